@@ -1,0 +1,97 @@
+# fish completion for backup-create(1)
+# Install into ~/.config/fish/completions/ or /usr/share/fish/vendor_completions.d/.
+
+# Prints the words that are not options or option values, after the command.
+function __backup_create_args
+    set -l tokens (commandline -opc)
+    set -e tokens[1]
+    set -l skip 0
+    for t in $tokens
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        switch $t
+            case --repo --password-file --password-command --key-file --config --cache-dir \
+                --job --host --tag --exclude --exclude-file --stdin-name \
+                --new-password-file --new-password-command --new-key-file --label
+                set skip 1
+            case '-*'
+            case '*'
+                echo $t
+        end
+    end
+end
+
+# Succeeds when the command line is in one of the given contexts:
+# top (nothing yet), backup (after a path), init, key (no key command yet),
+# key-list, key-add, key-remove, key-passwd, key-generate.
+function __backup_create_in
+    set -l args (__backup_create_args)
+    set -l ctx top
+    if set -q args[1]
+        switch $args[1]
+            case init
+                set ctx init
+            case key
+                set ctx key
+                if set -q args[2]
+                    set ctx key-$args[2]
+                end
+            case '*'
+                set ctx backup
+        end
+    end
+    contains -- $ctx $argv
+end
+
+# Succeeds when "key generate" has no file name yet.
+function __backup_create_needs_key_file
+    set -l args (__backup_create_args)
+    test "$args[1]" = key -a "$args[2]" = generate -a (count $args) -eq 2
+end
+
+complete -c backup-create -f
+
+# Options shared by every Lifeboat tool.
+complete -c backup-create -l repo -x -a '(__fish_complete_directories)' -d 'Repository path or URL'
+complete -c backup-create -l password-file -r -F -d 'Read the password from a file'
+complete -c backup-create -l password-command -x -a '(__fish_complete_command)' -d 'Command that prints the password'
+complete -c backup-create -l key-file -r -F -d 'Open the repository with a key file'
+complete -c backup-create -l config -r -F -d 'Configuration file'
+complete -c backup-create -l cache-dir -x -a '(__fish_complete_directories)' -d 'Cache directory'
+complete -c backup-create -l json -d 'Print the result as JSON'
+complete -c backup-create -s q -l quiet -d 'Print only errors'
+complete -c backup-create -s v -l verbose -d 'Print more detail'
+complete -c backup-create -l help -d 'Print help and exit'
+complete -c backup-create -l version -d 'Print the version and exit'
+
+# Backing up.
+set -l backup '__backup_create_in top backup'
+complete -c backup-create -n $backup -l job -x -d 'Record or run this job'
+complete -c backup-create -n $backup -l host -x -a '(__fish_print_hostnames)' -d 'Host name recorded in the snapshot'
+complete -c backup-create -n $backup -l tag -x -d 'Add a tag to the snapshot'
+complete -c backup-create -n $backup -l exclude -x -d 'Exclude files matching a glob'
+complete -c backup-create -n $backup -l exclude-file -r -F -d 'Read exclude globs from a file'
+complete -c backup-create -n $backup -l one-file-system -d 'Do not cross file system boundaries'
+complete -c backup-create -n $backup -l no-cache -d 'Ignore the files cache, read every file again'
+complete -c backup-create -n $backup -l stdin -d 'Store standard input as one file'
+complete -c backup-create -n $backup -l stdin-name -x -d 'Path recorded for standard input'
+complete -c backup-create -n $backup -F
+
+# Subcommands.
+complete -c backup-create -n '__backup_create_in top' -a init -d 'Create a new repository'
+complete -c backup-create -n '__backup_create_in top' -a key -d 'Manage the key slots'
+complete -c backup-create -n '__backup_create_in key' -a list -d 'List the key slots'
+complete -c backup-create -n '__backup_create_in key' -a add -d 'Add a key slot'
+complete -c backup-create -n '__backup_create_in key' -a remove -d 'Remove a key slot'
+complete -c backup-create -n '__backup_create_in key' -a passwd -d 'Change the password of the key in use'
+complete -c backup-create -n '__backup_create_in key' -a generate -d 'Write a new random key file'
+
+# Key management.
+complete -c backup-create -n '__backup_create_in key-add' -l write-only -d 'The new key can back up but not read content'
+complete -c backup-create -n '__backup_create_in key-add key-passwd' -l new-password-file -r -F -d 'Read the new password from a file'
+complete -c backup-create -n '__backup_create_in key-add key-passwd' -l new-password-command -x -a '(__fish_complete_command)' -d 'Command that prints the new password'
+complete -c backup-create -n '__backup_create_in key-add' -l new-key-file -r -F -d 'Use a key file for the new slot'
+complete -c backup-create -n '__backup_create_in key-add' -l label -x -d 'Label shown by key list'
+complete -c backup-create -n __backup_create_needs_key_file -F

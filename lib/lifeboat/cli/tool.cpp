@@ -1,0 +1,129 @@
+#include "lifeboat/cli/tool.hpp"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
+#include "lifeboat/core/cancel.hpp"
+#include "lifeboat/core/log.hpp"
+#include "lifeboat/storage/storage.hpp"
+
+namespace lifeboat::cli {
+
+namespace {
+
+// Options that would carry a secret on the command line, where every user can read it
+// through ps and /proc: refused with an explanation.
+constexpr const char* k_secret_flags[] = {"--password", "--passphrase", "--secret", "--key",
+                                          "--new-password", "--token"};
+
+void refuse_secret_arguments(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") break;
+    std::string flag = arg.substr(0, arg.find('='));
+    for (const char* s : k_secret_flags)
+      if (flag == s)
+        throw UsageError(
+            "{} is not accepted: a secret on the command line is visible to every user of this "
+            "machine (ps, /proc). Use --password-file FILE, --password-command CMD, --key-file "
+            "FILE, or the LIFEBOAT_PASSWORD_FILE / LIFEBOAT_PASSWORD environment variables",
+            flag);
+  }
+}
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+void add_global_options(CLI::App& app, GlobalOptions& g) {
+  app.add_option("--repo", g.repo, "Repository URL or path")->envname("LIFEBOAT_REPOSITORY")->type_name("URL");
+  app.add_option("--password-file", g.password_file, "Read the password from FILE")->type_name("FILE");
+  app.add_option("--password-command", g.password_command, "Run CMD and read the password from its output")
+      ->type_name("CMD");
+  app.add_option("--key-file", g.key_file, "Open the repository with a key file")->type_name("FILE");
+  app.add_option("--config", g.config_path, "Configuration file (default /etc/lifeboat/lifeboat.yaml)")
+      ->type_name("FILE");
+  app.add_option("--cache-dir", g.cache_dir, "Cache directory")->envname("LIFEBOAT_CACHE_DIR")->type_name("DIR");
+  app.add_flag("--json", g.json, "Machine-readable JSON output");
+  app.add_flag("-q,--quiet", g.quiet, "Print only warnings and errors");
+  app.add_flag("-v,--verbose", g.verbose, "Print more detail");
+}
+
+}  // namespace
+
+std::string Context::repository_url(const std::string& job) const {
+  if (!global.repo.empty()) return global.repo;
+  if (!job.empty()) {
+    if (auto* j = config.job(job); j && !j->repository.empty()) return config.repository(j->repository)->url;
+  }
+  if (config.repositories.size() == 1) return config.repositories.begin()->second.url;
+  throw UsageError(
+      "no repository given: use --repo URL, LIFEBOAT_REPOSITORY, or a job whose configuration "
+      "names a repository");
+}
+
+std::unique_ptr<repo::Repository> Context::open(const std::string& job) const {
+  std::string url = repository_url(job);
+  auto store = storage::open(url);
+  if (!store->stat("config"))
+    throw Error(Exit::repo_not_found, "no repository at '{}' (create one with: backup-create init)",
+                store->describe());
+  return repo::Repository::open(std::move(store), secret(job));
+}
+
+std::string Context::cache_dir() const {
+  if (!global.cache_dir.empty()) return global.cache_dir;
+  if (!config.cache_dir.empty()) return config.cache_dir;
+  if (auto x = env("XDG_CACHE_HOME"); !x.empty()) return x + "/lifeboat";
+  if (::geteuid() == 0) return "/var/cache/lifeboat";
+  if (auto h = env("HOME"); !h.empty()) return h + "/.cache/lifeboat";
+  return "/tmp/lifeboat-cache-" + std::to_string(::geteuid());
+}
+
+int run_tool(const std::string& name, const std::string& description, int argc, char** argv,
+             const std::function<std::function<int(Context&)>(CLI::App&, Context&)>& setup) {
+  cancel::install_handlers();
+  Context ctx;
+  CLI::App app(description, name);
+  app.set_version_flag("--version", std::string("lifeboat ") + LIFEBOAT_VERSION);
+  app.option_defaults()->always_capture_default(false);
+  add_global_options(app, ctx.global);
+  std::function<int(Context&)> command;
+  try {
+    command = setup(app, ctx);
+    refuse_secret_arguments(argc, argv);
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+      return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+      return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+      return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+      throw UsageError("{} (see {} --help)", e.what(), name);
+    }
+    log::set_level(ctx.global.quiet ? log::Level::quiet
+                   : ctx.global.verbose ? log::Level::verbose
+                                        : log::Level::normal);
+    if (ctx.global.json && !ctx.global.verbose) log::set_level(log::Level::quiet);
+    ctx.config = config::load_default(ctx.global.config_path);
+    int code = command(ctx);
+    if (cancel::requested()) cancel::check();
+    return code;
+  } catch (const Error& e) {
+    log::error("{}", e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::bad_alloc&) {
+    log::error("out of memory");
+    return static_cast<int>(Exit::failure);
+  } catch (const std::exception& e) {
+    log::error("{}", e.what());
+    return static_cast<int>(Exit::failure);
+  }
+}
+
+}  // namespace lifeboat::cli

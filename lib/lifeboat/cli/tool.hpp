@@ -1,0 +1,60 @@
+// Shared command-line plumbing for the six tools: global flags, secret sources, config
+// loading, opening the repository, logging set-up, signals, and the mapping of errors to
+// exit codes (DESIGN.md §8). Used from apps/*/main.cpp only.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "lifeboat/config/config.hpp"
+#include "lifeboat/repo/keys.hpp"
+#include "lifeboat/repo/repository.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace lifeboat::cli {
+
+struct GlobalOptions {
+  std::string repo;
+  std::string password_file;
+  std::string password_command;
+  std::string key_file;
+  std::string config_path;
+  std::string cache_dir;
+  bool json = false;
+  bool quiet = false;
+  bool verbose = false;
+};
+
+// Everything a command needs after parsing: the global flags and the loaded configuration.
+struct Context {
+  GlobalOptions global;
+  config::Config config;
+  // Repository URL and secret source, from flags, environment, then the job's repository.
+  std::string repository_url(const std::string& job = "") const;
+  repo::Secret secret(const std::string& job = "", bool confirm_new = false) const;
+  std::unique_ptr<repo::Repository> open(const std::string& job = "") const;
+  std::string cache_dir() const;
+};
+
+// Parses argv and runs the command set up by `setup`, which adds the tool's own options and
+// subcommands to the app and returns the function to run. Returns the process exit code.
+int run_tool(const std::string& name, const std::string& description, int argc, char** argv,
+             const std::function<std::function<int(Context&)>(CLI::App&, Context&)>& setup);
+
+// Reads a new secret (for init, key add, key passwd) from the --new-* flags, the
+// LIFEBOAT_NEW_PASSWORD / LIFEBOAT_NEW_PASSWORD_FILE environment, or a terminal prompt.
+struct NewSecretOptions {
+  std::string password_file;
+  std::string password_command;
+  std::string key_file;
+};
+repo::Secret new_secret(const NewSecretOptions& options);
+
+// Reads a key file (mode-checked).
+repo::Secret read_key_file(const std::string& path);
+
+}  // namespace lifeboat::cli

@@ -1,0 +1,49 @@
+// The YAML configuration file (lifeboat.yaml(5)): repositories and jobs. Unknown keys and
+// bad values are UsageErrors naming the file, the line and the valid choices.
+// Value types; thread-safe.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lifeboat::config {
+
+struct RepositoryConfig {
+  std::string name;
+  std::string url;
+  std::string password_file;
+  std::string password_command;
+  std::string key_file;
+};
+
+struct JobConfig {
+  std::string name;
+  std::string repository;  // name in repositories
+  std::vector<std::string> paths;
+  std::vector<std::string> exclude;
+  std::string exclude_file;
+  std::vector<std::string> tags;
+  std::string host;
+  bool one_file_system = false;
+};
+
+struct Config {
+  std::string path;  // empty when no file was loaded
+  std::string cache_dir;
+  std::map<std::string, RepositoryConfig> repositories;
+  std::map<std::string, JobConfig> jobs;
+  const JobConfig* job(const std::string& name) const;
+  const RepositoryConfig* repository(const std::string& name) const;
+};
+
+inline constexpr const char* k_default_path = "/etc/lifeboat/lifeboat.yaml";
+
+// Loads and validates a configuration file; throws UsageError (exit 2) on any problem.
+Config load(const std::string& path);
+// Loads `explicit_path` if given, else LIFEBOAT_CONFIG, else the default path when it exists;
+// an empty Config when there is none.
+Config load_default(const std::string& explicit_path);
+
+}  // namespace lifeboat::config

@@ -1,0 +1,134 @@
+#include "lifeboat/ops/create/create.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "lifeboat/core/log.hpp"
+#include "lifeboat/core/reporter.hpp"
+#include "lifeboat/repo/blob_saver.hpp"
+#include "lifeboat/repo/lock.hpp"
+#include "lifeboat/source/files/scanner.hpp"
+
+namespace lifeboat::ops::create {
+
+namespace {
+
+std::string default_host() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return host;
+}
+
+std::string cache_file(const Options& o, const repo::Repository& repo, const std::string& job) {
+  std::string name = job.empty() ? "default" : job;
+  for (char& c : name)
+    if (c == '/' || c == '\0') c = '_';
+  return fmt::format("{}/{}/files-{}", o.cache_dir, repo.config().id.hex(), name);
+}
+
+std::string human(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+}  // namespace
+
+int run(repo::Repository& repo, const Options& o) {
+  auto start = std::chrono::steady_clock::now();
+  if (o.stdin_mode && o.stdin_name.empty())
+    throw UsageError("--stdin needs --stdin-name NAME (the file name to store the stream under)");
+  if (o.stdin_mode && !o.paths.empty()) throw UsageError("--stdin takes no PATH arguments");
+  if (!o.stdin_mode && o.paths.empty())
+    throw UsageError("nothing to back up: give PATH arguments, --stdin, or --job NAME of a configured job");
+  if (o.stdin_mode && (o.stdin_name.find('/') != std::string::npos || o.stdin_name == "." ||
+                       o.stdin_name == ".."))
+    throw UsageError("--stdin-name '{}' must be a plain file name", o.stdin_name);
+
+  auto lock = repo::RepoLock::acquire(repo, false, "backup");
+  repo.load_index();
+
+  source::files::ScanOptions scan;
+  for (auto& p : o.paths) scan.paths.push_back(source::files::normalize_path(p));
+  std::vector<std::string> excludes = o.excludes;
+  scan.excludes = PatternSet(excludes);
+  for (auto& f : o.exclude_files) scan.excludes.add_file(f);
+  scan.one_file_system = o.one_file_system;
+  scan.use_cache = !o.no_cache;
+
+  std::string cache_path = cache_file(o, repo, o.job);
+  auto cache = o.stdin_mode ? source::files::FilesCache{} : source::files::FilesCache::load(cache_path);
+  Reporter reporter;
+  repo::BlobSaver saver(repo);
+  source::files::Scanner scanner(repo, saver, cache, reporter);
+  Id32 tree = o.stdin_mode ? scanner.scan_stream(0, o.stdin_name) : scanner.scan(scan);
+  saver.flush();
+
+  auto stats = scanner.stats();
+  auto saved = saver.stats();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  repo::Snapshot snap;
+  snap.time_ns = repo::now_ns();
+  snap.host = o.host.empty() ? default_host() : o.host;
+  snap.job = o.job;
+  snap.kind = o.stdin_mode ? "stdin" : "files";
+  snap.paths = o.stdin_mode ? std::vector<std::string>{"/" + o.stdin_name} : scan.paths;
+  snap.tags = o.tags;
+  snap.tree = tree;
+  snap.program = std::string("lifeboat ") + LIFEBOAT_VERSION;
+  snap.summary = {{"files_new", stats.files_new},
+                  {"files_changed", stats.files_changed},
+                  {"files_unchanged", stats.files_unchanged},
+                  {"dirs", stats.dirs},
+                  {"bytes_read", stats.bytes_read},
+                  {"bytes_added", saved.bytes_added},
+                  {"bytes_stored", saved.bytes_stored},
+                  {"errors", reporter.count()}};
+  // The last moment to notice that our lock expired (stopped process, unreachable storage):
+  // a prune may have judged this backup dead, so writing the snapshot could reference
+  // deleted data.
+  lock->check_valid();
+  Id32 id = repo.save_snapshot(snap);
+  lock->release();
+  if (!o.stdin_mode) {
+    try {
+      cache.save(cache_path);
+    } catch (const std::exception& e) {
+      log::warn("unable to save the files cache: {}", e.what());
+    }
+  }
+
+  auto problems = reporter.problems();
+  if (o.json) {
+    nlohmann::json errors = nlohmann::json::array();
+    for (auto& p : problems) errors.push_back({{"item", printable(p.item)}, {"message", p.message}});
+    nlohmann::json j = {{"snapshot_id", id.hex()},
+                        {"files_new", stats.files_new},
+                        {"files_changed", stats.files_changed},
+                        {"files_unchanged", stats.files_unchanged},
+                        {"dirs", stats.dirs},
+                        {"bytes_read", stats.bytes_read},
+                        {"bytes_added", saved.bytes_added},
+                        {"bytes_stored", saved.bytes_stored},
+                        {"duration_seconds", seconds},
+                        {"errors", errors}};
+    fmt::print("{}\n", j.dump());
+  } else {
+    log::info("files: {} new, {} changed, {} unchanged; {} directories", stats.files_new,
+              stats.files_changed, stats.files_unchanged, stats.dirs);
+    log::info("read {}, added {} ({} stored) in {:.1f}s", human(stats.bytes_read),
+              human(saved.bytes_added), human(saved.bytes_stored), seconds);
+    if (!problems.empty())
+      log::warn("{} item(s) could not be backed up and are missing from snapshot {}:",
+                problems.size(), id.hex().substr(0, 8));
+    for (auto& p : problems) log::warn("  {}: {}", printable(p.item), p.message);
+    fmt::print("{}\n", id.hex());
+  }
+  return problems.empty() ? 0 : static_cast<int>(Exit::partial);
+}
+
+}  // namespace lifeboat::ops::create

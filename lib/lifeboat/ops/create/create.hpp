@@ -1,0 +1,46 @@
+// backup-create: init, backups of files or a stream, and key-slot management.
+// Each entry point runs one command flow and returns the exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "lifeboat/repo/keys.hpp"
+#include "lifeboat/repo/repository.hpp"
+
+namespace lifeboat::ops::create {
+
+struct Options {
+  std::vector<std::string> paths;
+  std::string job;
+  std::string host;
+  std::vector<std::string> tags;
+  std::vector<std::string> excludes;
+  std::vector<std::string> exclude_files;
+  bool one_file_system = false;
+  bool no_cache = false;
+  bool stdin_mode = false;
+  std::string stdin_name;
+  bool json = false;
+  std::string cache_dir;
+};
+
+// Backs up; prints the snapshot id (or a JSON summary). Exit 0, or 3 when items were skipped.
+int run(repo::Repository& repo, const Options& options);
+
+struct InitOptions {
+  std::string url;
+  repo::Secret secret;
+  bool json = false;
+};
+int init(const InitOptions& options);
+
+int key_list(repo::Repository& repo, bool json);
+int key_add(repo::Repository& repo, const repo::Secret& secret, bool write_only, const std::string& label,
+            bool json);
+int key_remove(repo::Repository& repo, const std::string& id_prefix);
+int key_passwd(repo::Repository& repo, const repo::Secret& secret);
+// Writes a new random key file (mode 0600); refuses to overwrite.
+int key_generate(const std::string& path);
+
+}  // namespace lifeboat::ops::create

@@ -1,0 +1,294 @@
+#include "lifeboat/ops/verify/verify.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "lifeboat/core/cancel.hpp"
+#include "lifeboat/core/log.hpp"
+#include "lifeboat/core/reporter.hpp"
+#include "lifeboat/crypto/crypto.hpp"
+
+namespace lifeboat::ops::verify {
+
+using nlohmann::json;
+
+namespace {
+
+struct Problems {
+  std::vector<std::pair<std::string, std::string>> list;
+  void add(std::string object, std::string message) {
+    log::error("{}: {}", object, message);
+    list.emplace_back(std::move(object), std::move(message));
+  }
+};
+
+int finish(const Options& o, const Problems& p, json summary, const std::vector<std::string>& affected) {
+  if (o.json) {
+    json errors = json::array();
+    for (auto& [obj, msg] : p.list) errors.push_back({{"object", obj}, {"message", msg}});
+    summary["errors"] = errors;
+    summary["affected_files"] = affected;
+    summary["ok"] = p.list.empty();
+    fmt::print("{}\n", summary.dump());
+  } else {
+    for (auto& f : affected) log::error("affected: {}", f);
+    if (p.list.empty())
+      log::info("no errors found");
+    else
+      log::error("{} problem(s) found: the repository is damaged{}", p.list.size(),
+                 affected.empty() ? "" : fmt::format(" ({} file(s) affected, listed above)", affected.size()));
+  }
+  return p.list.empty() ? 0 : static_cast<int>(Exit::integrity);
+}
+
+// Picks the packs of a --read-data-subset: "N/M" (slice N of M, 1-based) or "P%" (random).
+std::vector<repo::PackInfo> choose_subset(std::vector<repo::PackInfo> packs, const std::string& spec) {
+  std::sort(packs.begin(), packs.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  if (spec.empty()) return packs;
+  if (!spec.empty() && spec.back() == '%') {
+    double pct = 0;
+    try {
+      pct = std::stod(spec.substr(0, spec.size() - 1));
+    } catch (...) {
+      pct = -1;
+    }
+    if (!(pct > 0 && pct <= 100))
+      throw UsageError("--read-data-subset '{}': a percentage must be in (0, 100]", spec);
+    size_t want = static_cast<size_t>(std::ceil(packs.size() * pct / 100.0));
+    for (size_t i = packs.size(); i > 1; --i) {
+      uint64_t r;
+      crypto::random_bytes(std::span(reinterpret_cast<std::byte*>(&r), sizeof r));
+      std::swap(packs[i - 1], packs[r % i]);
+    }
+    packs.resize(std::min(want, packs.size()));
+    return packs;
+  }
+  unsigned n = 0, m = 0;
+  char extra = 0;
+  if (std::sscanf(spec.c_str(), "%u/%u%c", &n, &m, &extra) != 2 || m == 0 || n == 0 || n > m)
+    throw UsageError("--read-data-subset '{}' is not N/M (1 <= N <= M) or P%", spec);
+  std::vector<repo::PackInfo> out;
+  for (size_t i = 0; i < packs.size(); ++i)
+    if (i % m == n - 1) out.push_back(packs[i]);
+  return out;
+}
+
+}  // namespace
+
+int quick(storage::Storage& storage, const Options& o) {
+  Problems problems;
+  uint64_t objects = 0, bytes = 0;
+  for (const char* dir : {"data/", "index/", "snapshots/", "keys/"}) {
+    storage.list(dir, [&](const storage::ObjectInfo& info) {
+      cancel::check();
+      Bytes data;
+      if (!storage.get(info.key, data)) return;  // removed meanwhile
+      ++objects;
+      bytes += data.size();
+      std::string name = info.key.substr(info.key.rfind('/') + 1);
+      Id32 id;
+      if (!parse_id(name, id)) {
+        problems.add(info.key, "unexpected object name");
+        return;
+      }
+      if (std::string(dir) == "keys/") {
+        try {
+          auto slot = repo::decode_slot(data, info.key);
+          if (slot.id != id) problems.add(info.key, "key slot stored under another slot's name");
+        } catch (const IntegrityError& e) {
+          problems.add(info.key, e.what());
+        }
+        return;
+      }
+      if (std::string(dir) == "data/" && info.key.compare(5, 2, name.substr(0, 2)) != 0)
+        problems.add(info.key, "pack stored in the wrong directory");
+      if (crypto::sha256(data) != id) problems.add(info.key, "content does not match its name (bit rot or tampering)");
+    });
+  }
+  log::info("re-hashed {} objects ({} bytes)", objects, bytes);
+  return finish(o, problems, json{{"mode", "quick"}, {"objects", objects}, {"bytes", bytes}}, {});
+}
+
+int run(repo::Repository& repo, const Options& o) {
+  if (o.quick) {
+    int rc = quick(repo.storage(), o);
+    if (!o.read_data && o.subset.empty()) return rc;
+  }
+  Problems problems;
+  // 1. index
+  try {
+    repo.load_index();
+  } catch (const IntegrityError& e) {
+    problems.add("index", e.what());
+    return finish(o, problems, json{{"mode", "structure"}}, {});
+  }
+  // 2. packs present with the right size
+  std::map<Id32, uint64_t> stored;
+  repo.storage().list("data/", [&](const storage::ObjectInfo& info) {
+    Id32 id;
+    if (parse_id(info.key.substr(info.key.rfind('/') + 1), id)) stored[id] = info.size;
+  });
+  auto packs = repo.index().packs();
+  for (auto& p : packs) {
+    auto it = stored.find(p.id);
+    std::string key = repo::object_key(repo::Kind::data_blob, p.id);
+    if (it == stored.end())
+      problems.add(key, "pack is missing (its blobs are lost)");
+    else if (it->second != p.size)
+      problems.add(key, fmt::format("pack has {} bytes, the index says {} (truncated or damaged)", it->second, p.size));
+  }
+  // 3. snapshots and signatures
+  std::vector<repo::SnapshotRecord> snapshots;
+  for (auto& id : repo.list_ids(repo::Kind::snapshot)) {
+    try {
+      auto r = repo.load_snapshot(id);
+      if (!r.trusted && !o.allow_unknown_signer)
+        problems.add("snapshots/" + id.hex(), r.signer_status + " (use --allow-unknown-signer to accept it)");
+      snapshots.push_back(std::move(r));
+    } catch (const IntegrityError& e) {
+      problems.add("snapshots/" + id.hex(), e.what());
+    }
+  }
+  // 4. every referenced blob indexed (trees need a full key)
+  std::set<Id32> seen_trees;
+  uint64_t trees = 0, references = 0;
+  std::function<void(const Id32&, const std::string&, int)> walk = [&](const Id32& tid, const std::string& path, int depth) {
+    if (!seen_trees.insert(tid).second) return;
+    cancel::check();
+    if (!repo.index().contains(tid)) {
+      problems.add("tree " + tid.hex().substr(0, 16), fmt::format("directory '{}' is not in the index (missing data)", path.empty() ? "/" : printable(path)));
+      return;
+    }
+    if (!repo.can_read() || depth > 4096) return;
+    repo::Tree tree;
+    try {
+      tree = repo.read_tree(tid);
+    } catch (const IntegrityError& e) {
+      problems.add("tree " + tid.hex().substr(0, 16), e.what());
+      return;
+    }
+    ++trees;
+    for (auto& n : tree.nodes) {
+      std::string p = path + "/" + n.name;
+      for (auto& c : n.content) {
+        if (c.hole) continue;
+        ++references;
+        if (!repo.index().contains(c.chunk))
+          problems.add("blob " + c.chunk.hex().substr(0, 16), fmt::format("'{}' needs it, but it is not in the index", printable(p)));
+      }
+      if (n.subtree) walk(*n.subtree, p, depth + 1);
+    }
+  };
+  for (auto& s : snapshots) walk(s.snapshot.tree, "", 0);
+  if (!repo.can_read()) log::warn("this key is write-only: directory listings were not read, so only the snapshots' root trees were checked");
+
+  json summary = {{"mode", o.read_data || !o.subset.empty() ? "read-data" : "structure"},
+                  {"packs", packs.size()},
+                  {"snapshots", snapshots.size()},
+                  {"trees", trees},
+                  {"references", references}};
+  std::vector<std::string> affected;
+  if (!o.read_data && o.subset.empty()) {
+    log::info("checked {} packs, {} snapshots, {} trees, {} content references", packs.size(), snapshots.size(),
+              trees, references);
+    return finish(o, problems, summary, affected);
+  }
+
+  // 5. read data
+  auto chosen = choose_subset(packs, o.subset);
+  std::set<Id32> damaged;
+  uint64_t blobs = 0, bytes = 0;
+  std::map<Id32, std::vector<repo::BlobEntry>> by_pack;
+  {
+    // Regroup the index by pack (the in-memory index is keyed by blob).
+    std::map<Id32, size_t> wanted;
+    for (auto& p : chosen) wanted[p.id] = 0;
+    for (auto& idx : repo.index_files()) {
+      for (auto& rec : repo::decode_index(repo.load_meta(repo::Kind::index, idx), "index")) {
+        if (wanted.count(rec.id) && !by_pack.count(rec.id)) by_pack[rec.id] = rec.header.blobs;
+      }
+    }
+  }
+  for (auto& p : chosen) {
+    cancel::check();
+    std::string key = repo::object_key(repo::Kind::data_blob, p.id);
+    Bytes data;
+    if (!repo.storage().get(key, data)) {
+      for (auto& b : by_pack[p.id]) damaged.insert(b.id);
+      continue;  // already reported as missing
+    }
+    bytes += data.size();
+    bool whole_ok = crypto::sha256(data) == p.id;
+    if (!whole_ok) problems.add(key, "content does not match its name (damaged or tampered)");
+    try {
+      auto header = repo::parse_pack_trailer(repo.keys(), data, "pack '" + key + "'");
+      if (header.blobs.size() != by_pack[p.id].size())
+        problems.add(key, "pack header and index disagree on the blobs it holds");
+    } catch (const IntegrityError& e) {
+      problems.add(key, std::string("header: ") + e.what());
+    }
+    for (auto& b : by_pack[p.id]) {
+      ++blobs;
+      if (uint64_t{b.offset} + b.length > data.size()) {
+        problems.add(key, fmt::format("blob {} is beyond the end of the pack (truncated)", b.id.hex().substr(0, 16)));
+        damaged.insert(b.id);
+        continue;
+      }
+      ByteView stored(data.data() + b.offset, b.length);
+      if (xxh3_128(stored) != b.xxh) {
+        problems.add(key, fmt::format("blob {} is damaged (checksum mismatch at offset {})", b.id.hex().substr(0, 16), b.offset));
+        damaged.insert(b.id);
+        continue;
+      }
+      if (!repo.can_read()) continue;
+      try {
+        repo.decode_blob(p, b, stored);
+      } catch (const IntegrityError& e) {
+        problems.add(key, e.what());
+        damaged.insert(b.id);
+      }
+    }
+  }
+  summary["packs_read"] = chosen.size();
+  summary["blobs_read"] = blobs;
+  summary["bytes_read"] = bytes;
+  log::info("read {} of {} packs ({} blobs, {} bytes)", chosen.size(), packs.size(), blobs, bytes);
+
+  // 6. name the files that lost data
+  if (!damaged.empty() && repo.can_read()) {
+    std::set<Id32> visited;
+    std::function<void(const Id32&, const std::string&, const std::string&, int)> find =
+        [&](const Id32& tid, const std::string& path, const std::string& snap, int depth) {
+          if (depth > 4096 || !visited.insert(tid).second) return;
+          if (damaged.count(tid)) {
+            affected.push_back(fmt::format("snapshot {}: directory {}", snap, path.empty() ? "/" : printable(path)));
+            return;
+          }
+          repo::Tree tree;
+          try {
+            tree = repo.read_tree(tid);
+          } catch (const IntegrityError&) {
+            return;
+          }
+          for (auto& n : tree.nodes) {
+            std::string p = path + "/" + n.name;
+            for (auto& c : n.content)
+              if (!c.hole && damaged.count(c.chunk)) {
+                affected.push_back(fmt::format("snapshot {}: {}", snap, printable(p)));
+                break;
+              }
+            if (n.subtree) find(*n.subtree, p, snap, depth + 1);
+          }
+        };
+    for (auto& s : snapshots) {
+      visited.clear();
+      find(s.snapshot.tree, "", s.id.hex().substr(0, 8), 0);
+    }
+  }
+  return finish(o, problems, summary, affected);
+}
+
+}  // namespace lifeboat::ops::verify

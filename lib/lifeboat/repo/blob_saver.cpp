@@ -1,0 +1,141 @@
+#include "lifeboat/repo/blob_saver.hpp"
+
+#include "lifeboat/compress/zstd.hpp"
+
+namespace lifeboat::repo {
+
+namespace {
+constexpr size_t k_packs_per_index = 64;
+}
+
+BlobSaver::BlobSaver(Repository& repo, unsigned workers) : m_repo(repo) {
+  if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+  m_capacity = workers * 4;
+  for (unsigned i = 0; i < workers; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->data = std::make_unique<PackWriter>(repo.keys(), BlobType::data);
+    w->tree = std::make_unique<PackWriter>(repo.keys(), BlobType::tree);
+    m_workers.push_back(std::move(w));
+  }
+  for (auto& w : m_workers) w->thread = std::thread([this, wp = w.get()] { work(*wp); });
+}
+
+BlobSaver::~BlobSaver() {
+  {
+    std::lock_guard lock(m_mutex);
+    m_stop = true;
+  }
+  m_cv_jobs.notify_all();
+  for (auto& w : m_workers)
+    if (w->thread.joinable()) w->thread.join();
+}
+
+void BlobSaver::rethrow_locked() {
+  if (m_error) std::rethrow_exception(m_error);
+}
+
+bool BlobSaver::known(const Id32& id) {
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_pending.count(id)) return true;
+  }
+  return m_repo.index().contains(id);
+}
+
+bool BlobSaver::save(BlobType type, const Id32& id, Bytes data) {
+  if (m_repo.index().contains(id)) return false;
+  std::unique_lock lock(m_mutex);
+  rethrow_locked();
+  if (!m_pending.insert(id).second) return false;
+  m_cv_space.wait(lock, [&] { return m_jobs.size() < m_capacity || m_error; });
+  rethrow_locked();
+  m_jobs.push_back({type, id, std::move(data)});
+  m_cv_jobs.notify_one();
+  return true;
+}
+
+void BlobSaver::work(Worker& w) {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock lock(m_mutex);
+      m_cv_jobs.wait(lock, [&] { return m_stop || !m_jobs.empty(); });
+      if (m_jobs.empty()) return;
+      job = std::move(m_jobs.front());
+      m_jobs.pop_front();
+      ++m_busy;
+    }
+    m_cv_space.notify_one();
+    try {
+      auto raw_length = static_cast<uint32_t>(job.data.size());
+      auto compressed = compress::compress(job.data);
+      PackWriter& writer = job.type == BlobType::data ? *w.data : *w.tree;
+      bool is_compressed = compressed.has_value();
+      writer.add(job.id, is_compressed ? std::move(*compressed) : std::move(job.data), raw_length,
+                 is_compressed);
+      {
+        std::lock_guard lock(m_mutex);
+        m_stats.blobs_added++;
+        m_stats.bytes_added += raw_length;
+      }
+      if (writer.bytes() >= k_pack_target) store_pack(writer);
+    } catch (...) {
+      std::lock_guard lock(m_mutex);
+      if (!m_error) m_error = std::current_exception();
+      m_cv_space.notify_all();
+    }
+    {
+      std::lock_guard lock(m_mutex);
+      --m_busy;
+    }
+    m_cv_idle.notify_all();
+  }
+}
+
+void BlobSaver::store_pack(PackWriter& writer) {
+  if (writer.count() == 0) return;
+  auto finished = writer.finish();
+  m_repo.storage().put(object_key(Kind::data_blob, finished.record.id), finished.bytes);
+  m_repo.index().add_pack(finished.record);
+  std::unique_lock lock(m_mutex);
+  m_stats.bytes_stored += finished.bytes.size();
+  m_stats.packs_written++;
+  m_unindexed.push_back(std::move(finished.record));
+  if (m_unindexed.size() >= k_packs_per_index) write_index_locked(lock);
+}
+
+void BlobSaver::write_index_locked(std::unique_lock<std::mutex>& lock) {
+  std::vector<PackRecord> records = std::move(m_unindexed);
+  m_unindexed.clear();
+  lock.unlock();
+  try {
+    m_repo.save_meta(Kind::index, encode_index(records));
+  } catch (...) {
+    lock.lock();
+    m_unindexed.insert(m_unindexed.end(), records.begin(), records.end());
+    throw;
+  }
+  lock.lock();
+}
+
+void BlobSaver::flush() {
+  {
+    std::unique_lock lock(m_mutex);
+    m_cv_idle.wait(lock, [&] { return (m_jobs.empty() && m_busy == 0) || m_error; });
+    rethrow_locked();
+  }
+  // Workers are idle and the producer is here: the partial packs can be finished safely.
+  for (auto& w : m_workers) {
+    store_pack(*w->data);
+    store_pack(*w->tree);
+  }
+  std::unique_lock lock(m_mutex);
+  if (!m_unindexed.empty()) write_index_locked(lock);
+}
+
+SaverStats BlobSaver::stats() {
+  std::lock_guard lock(m_mutex);
+  return m_stats;
+}
+
+}  // namespace lifeboat::repo

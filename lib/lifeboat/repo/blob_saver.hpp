@@ -1,0 +1,77 @@
+// The write half of the data path: deduplicates blobs against the index, compresses and
+// seals them on worker threads into packs (~16 MiB), uploads each full pack, and writes an
+// index file only after the packs it names are stored (DESIGN.md §2 write order).
+// save() is called from one producer thread; flush() from the same thread.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "lifeboat/repo/repository.hpp"
+
+namespace lifeboat::repo {
+
+struct SaverStats {
+  uint64_t blobs_added = 0;
+  uint64_t bytes_added = 0;   // plaintext bytes of new blobs
+  uint64_t bytes_stored = 0;  // bytes of packs written
+  uint64_t packs_written = 0;
+};
+
+class BlobSaver {
+ public:
+  static constexpr size_t k_pack_target = 16u << 20;
+  // workers = 0 picks the number of cores.
+  BlobSaver(Repository& repo, unsigned workers = 0);
+  ~BlobSaver();
+  BlobSaver(const BlobSaver&) = delete;
+  BlobSaver& operator=(const BlobSaver&) = delete;
+
+  // Queues a blob unless the index or this run already has it; returns true when queued.
+  // Blocks while the queue is full. Rethrows a worker's failure.
+  bool save(BlobType type, const Id32& id, Bytes data);
+  // True when the blob is stored or queued.
+  bool known(const Id32& id);
+  // Stores every queued blob and partial pack, then writes the index. Rethrows failures.
+  void flush();
+  SaverStats stats();
+
+ private:
+  struct Job {
+    BlobType type;
+    Id32 id;
+    Bytes data;
+  };
+  struct Worker {
+    std::unique_ptr<PackWriter> data;
+    std::unique_ptr<PackWriter> tree;
+    std::thread thread;
+  };
+  void work(Worker& w);
+  void store_pack(PackWriter& writer);
+  void write_index_locked(std::unique_lock<std::mutex>& lock);
+  void rethrow_locked();
+
+  Repository& m_repo;
+  std::mutex m_mutex;
+  std::condition_variable m_cv_jobs;
+  std::condition_variable m_cv_space;
+  std::condition_variable m_cv_idle;
+  std::deque<Job> m_jobs;
+  size_t m_capacity;
+  size_t m_busy = 0;
+  bool m_stop = false;
+  std::exception_ptr m_error;
+  std::unordered_set<Id32, Id32Hash> m_pending;
+  std::vector<PackRecord> m_unindexed;
+  SaverStats m_stats;
+  std::vector<std::unique_ptr<Worker>> m_workers;
+};
+
+}  // namespace lifeboat::repo

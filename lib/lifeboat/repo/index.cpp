@@ -1,0 +1,108 @@
+#include "lifeboat/repo/index.hpp"
+
+#include <algorithm>
+
+#include "lifeboat/repo/detail/cbor.hpp"
+
+namespace lifeboat::repo {
+using namespace detail;
+
+Bytes encode_index(const std::vector<PackRecord>& packs) {
+  Json list = Json::array();
+  for (auto& p : packs) {
+    Bytes h = encode_pack_header(p.header);
+    list.push_back(Json{{"id", bin(p.id.view())}, {"size", p.size}, {"header", bin(h)}});
+  }
+  return to_cbor(Json{{"v", 1}, {"packs", list}});
+}
+
+std::vector<PackRecord> decode_index(ByteView data, const std::string& what_s) {
+  const char* what = what_s.c_str();
+  try {
+    Json j = from_cbor(data, what);
+    if (get_uint(j, "v", what) != 1) throw IntegrityError("{} has an unknown version", what);
+    const Json& packs = field(j, "packs", what);
+    if (!packs.is_array()) throw IntegrityError("malformed {}: packs is not a list", what);
+    std::vector<PackRecord> out;
+    out.reserve(packs.size());
+    for (const Json& p : packs) {
+      PackRecord r;
+      r.id = get_id(p, "id", what);
+      r.size = get_uint(p, "size", what);
+      r.header = decode_pack_header(get_bin(p, "header", what), what_s);
+      for (auto& b : r.header.blobs)
+        if (uint64_t{b.offset} + b.length > r.size)
+          throw IntegrityError("malformed {}: blob beyond the end of pack {}", what, r.id.hex());
+      out.push_back(std::move(r));
+    }
+    return out;
+  } catch (const Json::exception& e) {
+    throw IntegrityError("malformed {}: {}", what, e.what());
+  }
+}
+
+void Index::add_pack(const PackRecord& r) {
+  std::lock_guard lock(m_mutex);
+  uint32_t pack_idx;
+  auto it = m_pack_ids.find(r.id);
+  if (it != m_pack_ids.end()) {
+    pack_idx = it->second;
+  } else {
+    pack_idx = static_cast<uint32_t>(m_packs.size());
+    m_packs.push_back({r.id, r.size, r.header.wrap});
+    m_pack_ids.emplace(r.id, pack_idx);
+  }
+  for (auto& b : r.header.blobs)
+    m_recent.try_emplace(b.id, BlobLocation{pack_idx, b.offset, b.length, b.raw_length, b.type, b.compressed});
+}
+
+void Index::finalize() {
+  std::lock_guard lock(m_mutex);
+  m_sorted.reserve(m_sorted.size() + m_recent.size());
+  for (auto& [id, loc] : m_recent) m_sorted.push_back({id, loc});
+  m_recent.clear();
+  std::stable_sort(m_sorted.begin(), m_sorted.end(),
+                   [](const Entry& a, const Entry& b) { return a.id < b.id; });
+  m_sorted.erase(std::unique(m_sorted.begin(), m_sorted.end(),
+                             [](const Entry& a, const Entry& b) { return a.id == b.id; }),
+                 m_sorted.end());
+  m_sorted.shrink_to_fit();
+}
+
+std::optional<BlobLocation> Index::find(const Id32& id) const {
+  std::lock_guard lock(m_mutex);
+  auto it = std::lower_bound(m_sorted.begin(), m_sorted.end(), id,
+                             [](const Entry& e, const Id32& x) { return e.id < x; });
+  if (it != m_sorted.end() && it->id == id) return it->loc;
+  auto r = m_recent.find(id);
+  if (r != m_recent.end()) return r->second;
+  return std::nullopt;
+}
+
+const PackInfo& Index::pack(uint32_t i) const {
+  std::lock_guard lock(m_mutex);
+  return m_packs.at(i);
+}
+
+std::vector<PackInfo> Index::packs() const {
+  std::lock_guard lock(m_mutex);
+  return {m_packs.begin(), m_packs.end()};
+}
+
+size_t Index::blob_count() const {
+  std::lock_guard lock(m_mutex);
+  return m_sorted.size() + m_recent.size();
+}
+
+BlobEntry Index::entry_for(const Id32& id, const BlobLocation& loc) const {
+  BlobEntry e;
+  e.id = id;
+  e.type = loc.type;
+  e.offset = loc.offset;
+  e.length = loc.length;
+  e.raw_length = loc.raw_length;
+  e.compressed = loc.compressed;
+  return e;
+}
+
+}  // namespace lifeboat::repo

@@ -1,0 +1,164 @@
+#include "lifeboat/repo/lock.hpp"
+
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+
+#include "lifeboat/core/log.hpp"
+#include "lifeboat/repo/detail/cbor.hpp"
+
+namespace lifeboat::repo {
+using namespace detail;
+
+Bytes encode_lock(const LockInfo& l) {
+  return to_cbor(Json{{"v", 1},
+                      {"host", l.host},
+                      {"user", l.user},
+                      {"pid", l.pid},
+                      {"time", l.time_ns},
+                      {"expires", l.expires_ns},
+                      {"exclusive", l.exclusive},
+                      {"operation", l.operation}});
+}
+
+LockInfo decode_lock(ByteView data, const std::string& what_s) {
+  const char* what = what_s.c_str();
+  try {
+    Json j = from_cbor(data, what);
+    LockInfo l;
+    l.host = get_str(j, "host", what);
+    l.user = get_str(j, "user", what);
+    l.pid = get_int(j, "pid", what);
+    l.time_ns = get_int(j, "time", what);
+    l.expires_ns = get_int(j, "expires", what);
+    l.exclusive = get_bool(j, "exclusive", what);
+    l.operation = get_str(j, "operation", what);
+    return l;
+  } catch (const Json::exception& e) {
+    throw IntegrityError("malformed {}: {}", what, e.what());
+  }
+}
+
+LockTiming lock_timing() {
+  LockTiming t;
+  if (const char* s = std::getenv("LIFEBOAT_LOCK_EXPIRY_SECONDS_FOR_TESTING")) {
+    long v = std::strtol(s, nullptr, 10);
+    if (v > 0) {
+      t.expiry_ns = v * 1000000000LL;
+      t.refresh_ns = t.expiry_ns / 4;
+    }
+  }
+  return t;
+}
+
+namespace {
+std::string hostname() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return host;
+}
+}  // namespace
+
+RepoLock::RepoLock(Repository& repo, LockInfo info, LockTiming timing)
+    : m_repo(repo), m_info(std::move(info)), m_timing(timing) {}
+
+std::unique_ptr<RepoLock> RepoLock::acquire(Repository& repo, bool exclusive, const std::string& operation) {
+  LockTiming timing = lock_timing();
+  LockInfo info;
+  info.host = hostname();
+  if (auto* pw = ::getpwuid(::geteuid())) info.user = pw->pw_name;
+  info.pid = ::getpid();
+  info.time_ns = now_ns();
+  info.expires_ns = info.time_ns + timing.expiry_ns;
+  info.exclusive = exclusive;
+  info.operation = operation;
+  std::unique_ptr<RepoLock> lock(new RepoLock(repo, info, timing));
+
+  // Write ours first, then look at the others: two racing exclusive lockers both see each
+  // other and both back off, rather than both proceeding.
+  lock->m_id = repo.save_meta(Kind::lock, encode_lock(info));
+  lock->m_valid_until = info.expires_ns;
+  for (auto& id : repo.list_ids(Kind::lock)) {
+    if (id == lock->m_id) continue;
+    LockInfo other;
+    try {
+      other = decode_lock(repo.load_meta(Kind::lock, id), "lock " + id.hex().substr(0, 8));
+    } catch (const IntegrityError&) {
+      continue;  // removed meanwhile, or unreadable: not a live lock we can honour
+    }
+    bool stale = other.expires_ns < now_ns();
+    if (!stale && other.host == info.host && ::kill(static_cast<pid_t>(other.pid), 0) != 0 && errno == ESRCH)
+      stale = true;
+    if (stale) {
+      log::verbose("removing stale lock {} of {}@{} (pid {})", id.hex().substr(0, 8), other.user,
+                   other.host, other.pid);
+      repo.storage().remove(object_key(Kind::lock, id));
+      continue;
+    }
+    if (other.exclusive || exclusive) {
+      repo.storage().remove(object_key(Kind::lock, lock->m_id));
+      lock->m_id = {};
+      throw Error(Exit::lock,
+                  "the repository is locked {} by {}@{} (pid {}, {}, since {}); try again later",
+                  other.exclusive ? "exclusively" : "", other.user, other.host, other.pid,
+                  other.operation, format_time(other.time_ns));
+    }
+  }
+  lock->m_thread = std::thread([l = lock.get()] { l->refresh_loop(); });
+  return lock;
+}
+
+void RepoLock::refresh_loop() {
+  std::unique_lock guard(m_mutex);
+  while (!m_stop) {
+    m_cv.wait_for(guard, std::chrono::nanoseconds(m_timing.refresh_ns));
+    if (m_stop) break;
+    // A refresh that happens after the lock already expired does not revive it: another
+    // process may have judged it stale meanwhile.
+    if (now_ns() > m_valid_until) break;
+    try {
+      LockInfo info = m_info;
+      info.time_ns = now_ns();
+      info.expires_ns = info.time_ns + m_timing.expiry_ns;
+      Id32 fresh = m_repo.save_meta(Kind::lock, encode_lock(info));
+      Id32 old = m_id;
+      m_id = fresh;
+      m_valid_until = info.expires_ns;
+      m_repo.storage().remove(object_key(Kind::lock, old));
+    } catch (const std::exception& e) {
+      log::warn("unable to refresh the repository lock: {}", e.what());
+    }
+  }
+}
+
+void RepoLock::check_valid() const {
+  if (now_ns() > m_valid_until)
+    throw Error(Exit::lock,
+                "the repository lock expired before the backup finished (the process was stopped "
+                "or the storage was unreachable); no snapshot was written — run the backup again");
+}
+
+void RepoLock::release() {
+  {
+    std::lock_guard guard(m_mutex);
+    if (m_stop) return;
+    m_stop = true;
+  }
+  m_cv.notify_all();
+  if (m_thread.joinable()) m_thread.join();
+  if (!m_id.is_zero()) {
+    try {
+      m_repo.storage().remove(object_key(Kind::lock, m_id));
+    } catch (const std::exception& e) {
+      log::warn("unable to remove the repository lock: {}", e.what());
+    }
+  }
+}
+
+RepoLock::~RepoLock() { release(); }
+
+}  // namespace lifeboat::repo

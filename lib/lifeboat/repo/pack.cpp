@@ -1,0 +1,193 @@
+#include "lifeboat/repo/pack.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "lifeboat/repo/detail/cbor.hpp"
+#include "lifeboat/repo/format.hpp"
+
+namespace lifeboat::repo {
+using namespace detail;
+
+const char* blob_type_name(BlobType t) { return t == BlobType::data ? "data" : "tree"; }
+
+namespace {
+Kind blob_kind(BlobType t) { return t == BlobType::data ? Kind::data_blob : Kind::tree_blob; }
+
+crypto::Key32 wrap_key(const crypto::Key32& shared, const crypto::Key32& eph_pub,
+                       const crypto::Key32& epoch_pub, const Id32& repo_id) {
+  Bytes salt(eph_pub.begin(), eph_pub.end());
+  append(salt, epoch_pub);
+  Bytes info = to_bytes("lifeboat-v1 pack-key ");
+  append(info, repo_id.view());
+  Bytes k = crypto::hkdf_sha256(shared, salt, info, 32);
+  crypto::Key32 out;
+  std::memcpy(out.data(), k.data(), 32);
+  crypto::wipe(k);
+  return out;
+}
+}  // namespace
+
+PackKeyWrap wrap_pack_key(const MasterKeys& keys, const crypto::Key32& pack_key) {
+  const Epoch& epoch = keys.current_epoch();
+  auto eph = crypto::x25519_generate();
+  auto shared = crypto::x25519(eph.private_key, epoch.public_key);
+  auto kek = wrap_key(shared, eph.public_key, epoch.public_key, keys.repo_id);
+  crypto::wipe(shared);
+  crypto::wipe(eph.private_key);
+  PackKeyWrap w;
+  w.epoch = epoch.id;
+  w.ephemeral_public = eph.public_key;
+  auto ct = crypto::aes_gcm_seal(kek, crypto::counter_nonce(0),
+                                 associated_data(keys.repo_id, Kind::pack_key, {}), pack_key);
+  crypto::wipe(kek);
+  std::memcpy(w.wrapped.data(), ct.data(), 48);
+  return w;
+}
+
+crypto::Key32 unwrap_pack_key(const MasterKeys& keys, const PackKeyWrap& w, const Id32& pack_id) {
+  const Epoch* epoch = keys.find_epoch(w.epoch);
+  if (!epoch) throw IntegrityError("pack {} names unknown key epoch {}", pack_id.hex(), w.epoch);
+  if (!epoch->private_key)
+    throw Error(Exit::not_permitted,
+                "this key is write-only: it can back up but cannot read file contents or "
+                "directory listings (use a full key to restore)");
+  auto shared = crypto::x25519(*epoch->private_key, w.ephemeral_public);
+  auto kek = wrap_key(shared, w.ephemeral_public, epoch->public_key, keys.repo_id);
+  crypto::wipe(shared);
+  auto pt = crypto::aes_gcm_open(kek, crypto::counter_nonce(0),
+                                 associated_data(keys.repo_id, Kind::pack_key, {}), w.wrapped);
+  crypto::wipe(kek);
+  if (!pt || pt->size() != 32)
+    throw IntegrityError("the key of pack {} does not unwrap (damaged index or pack header)", pack_id.hex());
+  crypto::Key32 k;
+  std::memcpy(k.data(), pt->data(), 32);
+  crypto::wipe(*pt);
+  return k;
+}
+
+Bytes seal_blob(const crypto::Key32& pack_key, const Id32& repo_id, BlobType type, const Id32& id,
+                uint32_t offset, ByteView payload) {
+  return crypto::aes_gcm_seal(pack_key, crypto::counter_nonce(offset),
+                              associated_data(repo_id, blob_kind(type), id.view()), payload);
+}
+
+std::optional<Bytes> open_blob(const crypto::Key32& pack_key, const Id32& repo_id,
+                               const BlobEntry& e, ByteView stored) {
+  return crypto::aes_gcm_open(pack_key, crypto::counter_nonce(e.offset),
+                              associated_data(repo_id, blob_kind(e.type), e.id.view()), stored);
+}
+
+PackWriter::PackWriter(const MasterKeys& keys, BlobType type) : m_keys(keys), m_type(type) {}
+
+void PackWriter::add(const Id32& id, Bytes payload, uint32_t raw_length, bool compressed) {
+  m_bytes += payload.size() + crypto::k_tag_size;
+  m_pending.push_back({id, std::move(payload), raw_length, compressed});
+}
+
+PackWriter::Finished PackWriter::finish() {
+  // Shuffle the blob order (Fisher-Yates with CSPRNG draws) so that blob sizes in pack order
+  // say nothing about the order of data in files.
+  for (size_t i = m_pending.size(); i > 1; --i) {
+    uint64_t r;
+    crypto::random_bytes(std::span(reinterpret_cast<std::byte*>(&r), sizeof r));
+    std::swap(m_pending[i - 1], m_pending[r % i]);
+  }
+  auto pack_key = crypto::random_key();
+  Finished f;
+  f.record.header.wrap = wrap_pack_key(m_keys, pack_key);
+  f.bytes.reserve(m_bytes + 1024);
+  for (auto& p : m_pending) {
+    BlobEntry e;
+    e.id = p.id;
+    e.type = m_type;
+    e.offset = static_cast<uint32_t>(f.bytes.size());
+    e.raw_length = p.raw_length;
+    e.compressed = p.compressed;
+    Bytes sealed = seal_blob(pack_key, m_keys.repo_id, m_type, p.id, e.offset, p.payload);
+    e.length = static_cast<uint32_t>(sealed.size());
+    e.xxh = xxh3_128(sealed);
+    append(f.bytes, sealed);
+    f.record.header.blobs.push_back(e);
+  }
+  crypto::wipe(pack_key);
+  Bytes header = seal_object(m_keys.meta_key, m_keys.repo_id, Kind::pack_header,
+                             encode_pack_header(f.record.header));
+  append(f.bytes, header);
+  put_u32le(f.bytes, static_cast<uint32_t>(header.size()));
+  f.record.id = crypto::sha256(f.bytes);
+  f.record.size = f.bytes.size();
+  m_pending.clear();
+  m_bytes = 0;
+  return f;
+}
+
+Bytes encode_pack_header(const PackHeader& h) {
+  Json blobs = Json::array();
+  for (auto& b : h.blobs)
+    blobs.push_back(Json::array({bin(b.id.view()), static_cast<int>(b.type), b.offset, b.length,
+                                 b.raw_length, b.compressed ? 1 : 0, bin(b.xxh)}));
+  return to_cbor(Json{{"v", 1},
+                      {"epoch", h.wrap.epoch},
+                      {"eph", bin(h.wrap.ephemeral_public)},
+                      {"key", bin(h.wrap.wrapped)},
+                      {"blobs", blobs}});
+}
+
+namespace {
+PackHeader decode_header_json(const Json& j, const char* what) {
+  if (get_uint(j, "v", what) != 1) throw IntegrityError("{} has an unknown version", what);
+  PackHeader h;
+  h.wrap.epoch = static_cast<uint32_t>(get_uint(j, "epoch", what));
+  h.wrap.ephemeral_public = get_fixed<32>(j, "eph", what);
+  h.wrap.wrapped = get_fixed<48>(j, "key", what);
+  const Json& blobs = field(j, "blobs", what);
+  if (!blobs.is_array()) throw IntegrityError("malformed {}: blobs is not a list", what);
+  h.blobs.reserve(blobs.size());
+  for (const Json& b : blobs) {
+    if (!b.is_array() || b.size() != 7) throw IntegrityError("malformed {}: bad blob entry", what);
+    BlobEntry e;
+    e.id = id_from(as_bin(b[0], "id", what));
+    for (int i = 1; i <= 5; ++i)
+      if (!b[i].is_number_unsigned() || b[i].get<uint64_t>() > UINT32_MAX)
+        throw IntegrityError("malformed {}: bad blob entry", what);
+    unsigned type = b[1].get<unsigned>();
+    if (type > 1) throw IntegrityError("malformed {}: unknown blob type {}", what, type);
+    e.type = static_cast<BlobType>(type);
+    e.offset = b[2].get<uint32_t>();
+    e.length = b[3].get<uint32_t>();
+    e.raw_length = b[4].get<uint32_t>();
+    e.compressed = b[5].get<unsigned>() != 0;
+    Bytes x = as_bin(b[6], "xxh", what);
+    if (x.size() != 16) throw IntegrityError("malformed {}: bad checksum", what);
+    std::copy(x.begin(), x.end(), e.xxh.begin());
+    if (e.length < crypto::k_tag_size) throw IntegrityError("malformed {}: blob too short", what);
+    h.blobs.push_back(e);
+  }
+  return h;
+}
+}  // namespace
+
+PackHeader decode_pack_header(ByteView data, const std::string& what) {
+  try {
+    return decode_header_json(from_cbor(data, what.c_str()), what.c_str());
+  } catch (const Json::exception& e) {
+    throw IntegrityError("malformed {}: {}", what, e.what());
+  }
+}
+
+PackHeader parse_pack_trailer(const MasterKeys& keys, ByteView pack, const std::string& what) {
+  if (pack.size() < 4) throw IntegrityError("{} is truncated", what);
+  uint32_t len = get_u32le(pack.data() + pack.size() - 4);
+  if (len > pack.size() - 4) throw IntegrityError("{} is truncated (header length {})", what, len);
+  ByteView sealed = pack.subspan(pack.size() - 4 - len, len);
+  Bytes plain = open_object(keys.meta_key, keys.repo_id, Kind::pack_header, sealed, what + " header");
+  PackHeader h = decode_pack_header(plain, what + " header");
+  uint64_t end = pack.size() - 4 - len;
+  for (auto& b : h.blobs)
+    if (uint64_t{b.offset} + b.length > end)
+      throw IntegrityError("{} header names a blob beyond the pack's data", what);
+  return h;
+}
+
+}  // namespace lifeboat::repo

@@ -1,0 +1,90 @@
+// Packs: many sealed blobs, shuffled, followed by a sealed header and its length.
+//   blob ciphertexts… | header envelope (sealed under the metadata key) | u32le header length
+// Each blob is sealed with the pack's random key, nonce = counter_nonce(blob offset), and
+// associated data binding repository, kind (data/tree) and blob id. The pack key is wrapped
+// to the key epoch's X25519 public key. A PackWriter is not thread-safe; use one per thread.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <vector>
+
+#include "lifeboat/repo/keys.hpp"
+#include "lifeboat/util/xxh.hpp"
+
+namespace lifeboat::repo {
+
+enum class BlobType : uint8_t { data = 0, tree = 1 };
+const char* blob_type_name(BlobType t);
+
+struct BlobEntry {
+  Id32 id;
+  BlobType type = BlobType::data;
+  uint32_t offset = 0;  // in the pack
+  uint32_t length = 0;  // stored (sealed) length, including the tag
+  uint32_t raw_length = 0;  // plaintext length after decompression
+  bool compressed = false;
+  Xxh128 xxh{};  // XXH3-128 of the stored bytes
+};
+
+struct PackKeyWrap {
+  uint32_t epoch = 1;
+  crypto::Key32 ephemeral_public{};
+  std::array<std::byte, 48> wrapped{};  // AES-GCM(pack key) || tag
+};
+
+struct PackHeader {
+  PackKeyWrap wrap;
+  std::vector<BlobEntry> blobs;  // in file order
+};
+
+// Encodes/decodes the CBOR of a header (also used inside index files).
+struct PackRecord {
+  Id32 id;
+  uint64_t size = 0;
+  PackHeader header;
+};
+
+PackKeyWrap wrap_pack_key(const MasterKeys& keys, const crypto::Key32& pack_key);
+// Throws Error(not_permitted) for a write-only bundle, IntegrityError when it does not open.
+crypto::Key32 unwrap_pack_key(const MasterKeys& keys, const PackKeyWrap& wrap, const Id32& pack_id);
+
+Bytes seal_blob(const crypto::Key32& pack_key, const Id32& repo_id, BlobType type, const Id32& id,
+                uint32_t offset, ByteView payload);
+// Opens a stored blob; nullopt when it fails authentication.
+std::optional<Bytes> open_blob(const crypto::Key32& pack_key, const Id32& repo_id,
+                               const BlobEntry& entry, ByteView stored);
+
+class PackWriter {
+ public:
+  PackWriter(const MasterKeys& keys, BlobType type);
+  // Adds a blob; payload is its (maybe compressed) plaintext.
+  void add(const Id32& id, Bytes payload, uint32_t raw_length, bool compressed);
+  size_t bytes() const { return m_bytes; }
+  size_t count() const { return m_pending.size(); }
+  // Shuffles, seals and serialises the pack; the writer is empty afterwards.
+  struct Finished {
+    PackRecord record;
+    Bytes bytes;
+  };
+  Finished finish();
+
+ private:
+  struct Pending {
+    Id32 id;
+    Bytes payload;
+    uint32_t raw_length;
+    bool compressed;
+  };
+  const MasterKeys& m_keys;
+  BlobType m_type;
+  std::vector<Pending> m_pending;
+  size_t m_bytes = 0;
+};
+
+Bytes encode_pack_header(const PackHeader& header);
+PackHeader decode_pack_header(ByteView data, const std::string& what);
+// Reads the header at the end of a whole pack (sealed under the metadata key).
+PackHeader parse_pack_trailer(const MasterKeys& keys, ByteView pack, const std::string& what);
+
+}  // namespace lifeboat::repo

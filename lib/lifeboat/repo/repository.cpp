@@ -1,0 +1,269 @@
+#include "lifeboat/repo/repository.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+#include "lifeboat/compress/zstd.hpp"
+#include "lifeboat/core/log.hpp"
+
+namespace lifeboat::repo {
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string format_time(int64_t ns) {
+  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+Id32 Repository::init(storage::Storage& storage, const Secret& secret, const InitOptions& options) {
+  chunk::validate(options.chunker);
+  if (storage.stat("config"))
+    throw Error(Exit::failure, "a repository already exists at '{}' (refusing to overwrite it)",
+                storage.describe());
+  Config config;
+  crypto::random_bytes(config.id.bytes);
+  config.created_ns = now_ns();
+  config.chunker = options.chunker;
+  MasterKeys keys = MasterKeys::generate(config.id);
+  UnlockedSlot slot = make_slot(keys, secret, Access::full, options.label, options.scrypt);
+  // The key slot first: a config without any slot would be a repository nobody can open.
+  storage.put(object_key(Kind::key, slot.slot.id), encode_slot(slot.slot));
+  storage.put("config", encode_config(config, keys.meta_key));
+  return config.id;
+}
+
+std::unique_ptr<Repository> Repository::open(std::unique_ptr<storage::Storage> storage,
+                                             const Secret& secret) {
+  Bytes raw;
+  if (!storage->get("config", raw))
+    throw Error(Exit::repo_not_found,
+                "no repository at '{}' (create one with: backup-create init)", storage->describe());
+  std::unique_ptr<Repository> repo(new Repository);
+  repo->m_config = decode_config(raw);
+  std::vector<KeySlot> slots;
+  storage->list("keys/", [&](const storage::ObjectInfo& info) {
+    Bytes data;
+    if (!storage->get(info.key, data)) return;
+    slots.push_back(decode_slot(data, "key slot '" + info.key + "'"));
+  });
+  std::optional<UnlockedSlot> unlocked;
+  for (auto& s : slots) {
+    if ((unlocked = try_unlock(s, secret, repo->m_config.id))) break;
+  }
+  if (!unlocked)
+    throw Error(Exit::wrong_key,
+                "the {} from {} opens no key slot of repository '{}' (wrong password or key?)",
+                secret.type == Secret::Type::password ? "password" : "key file", secret.source,
+                storage->describe());
+  check_config_mac(repo->m_config, unlocked->keys.meta_key);
+  repo->m_unlocked = std::move(*unlocked);
+  repo->m_storage = std::move(storage);
+  repo->m_gear = chunk::make_gear(repo->m_unlocked.keys.chunker_seed);
+  repo->m_mac = std::make_unique<crypto::Mac>(repo->m_unlocked.keys.mac_key);
+  return repo;
+}
+
+void Repository::require_read(const std::string& operation) const {
+  if (!can_read())
+    throw Error(Exit::not_permitted,
+                "{} needs a full key, but key slot {} is write-only: it can back up but cannot "
+                "read file contents or directory listings (use a full key or password)",
+                operation, m_unlocked.slot.id.hex().substr(0, 8));
+}
+
+void Repository::load_index() {
+  if (m_index_loaded) return;
+  std::vector<Id32> ids = list_ids(Kind::index);
+  for (auto& id : ids) {
+    Bytes plain = load_meta(Kind::index, id);
+    for (auto& record : decode_index(plain, "index " + id.hex())) m_index.add_pack(record);
+    m_index_files.push_back(id);
+  }
+  m_index.finalize();
+  m_index_loaded = true;
+}
+
+Id32 Repository::save_meta(Kind kind, ByteView plaintext) {
+  Bytes sealed = seal_object(keys().meta_key, m_config.id, kind, plaintext);
+  Id32 id = crypto::sha256(sealed);
+  m_storage->put(object_key(kind, id), sealed);
+  return id;
+}
+
+Bytes Repository::load_meta(Kind kind, const Id32& id) {
+  std::string key = object_key(kind, id);
+  Bytes sealed;
+  if (!m_storage->get(key, sealed)) throw IntegrityError("{} '{}' is missing", kind_name(kind), key);
+  if (crypto::sha256(sealed) != id)
+    throw IntegrityError("{} '{}' does not match its name (damaged or moved)", kind_name(kind), key);
+  return open_object(keys().meta_key, m_config.id, kind, sealed, fmt::format("{} '{}'", kind_name(kind), key));
+}
+
+std::vector<Id32> Repository::list_ids(Kind kind) {
+  std::vector<Id32> ids;
+  std::string dir = kind_dir(kind);
+  m_storage->list(dir, [&](const storage::ObjectInfo& info) {
+    std::string name = info.key.substr(info.key.rfind('/') + 1);
+    Id32 id;
+    if (parse_id(name, id))
+      ids.push_back(id);
+    else
+      log::warn("ignoring unexpected object '{}' in the repository", info.key);
+  });
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+crypto::Key32 Repository::pack_key(const PackInfo& pack) {
+  std::lock_guard lock(m_key_mutex);
+  auto it = m_pack_keys.find(pack.id);
+  if (it != m_pack_keys.end()) return it->second;
+  auto k = unwrap_pack_key(keys(), pack.wrap, pack.id);
+  if (m_pack_keys.size() > 4096) m_pack_keys.clear();
+  m_pack_keys.emplace(pack.id, k);
+  return k;
+}
+
+Bytes Repository::decode_blob(const PackInfo& pack, const BlobEntry& e, ByteView stored) {
+  std::string where = object_key(Kind::data_blob, pack.id);
+  if (stored.size() != e.length)
+    throw IntegrityError("pack '{}' is truncated: blob {} is cut short (run backup-verify --read-data)",
+                         where, e.id.hex().substr(0, 16));
+  auto plain = open_blob(pack_key(pack), m_config.id, e, stored);
+  if (!plain)
+    throw IntegrityError("pack '{}': blob {} failed authentication (damaged or tampered; run "
+                         "backup-verify --read-data)",
+                         where, e.id.hex().substr(0, 16));
+  Bytes data = e.compressed ? compress::decompress(*plain, e.raw_length) : std::move(*plain);
+  if (data.size() != e.raw_length)
+    throw IntegrityError("pack '{}': blob {} has the wrong length", where, e.id.hex().substr(0, 16));
+  if (m_mac->compute(data) != e.id)
+    throw IntegrityError("pack '{}': blob {} does not match its id", where, e.id.hex().substr(0, 16));
+  return data;
+}
+
+Bytes Repository::read_blob(const Id32& id) {
+  require_read("reading content");
+  load_index();
+  auto loc = m_index.find(id);
+  if (!loc) throw IntegrityError("blob {} is not in the index (missing data)", id.hex());
+  const PackInfo& pack = m_index.pack(loc->pack);
+  BlobEntry e = m_index.entry_for(id, *loc);
+  Bytes stored;
+  std::string key = object_key(Kind::data_blob, pack.id);
+  if (!m_storage->get(key, stored, storage::Range{loc->offset, loc->length}))
+    throw IntegrityError("pack '{}' is missing (needed for blob {})", key, id.hex().substr(0, 16));
+  return decode_blob(pack, e, stored);
+}
+
+Tree Repository::read_tree(const Id32& id) {
+  auto loc = m_index.find(id);
+  if (loc && loc->type != BlobType::tree)
+    throw IntegrityError("blob {} is used as a directory but is stored as data", id.hex().substr(0, 16));
+  return decode_tree(read_blob(id), "tree " + id.hex().substr(0, 16));
+}
+
+std::vector<KeySlot> Repository::slots() {
+  std::vector<KeySlot> out;
+  m_storage->list("keys/", [&](const storage::ObjectInfo& info) {
+    Bytes data;
+    if (m_storage->get(info.key, data)) out.push_back(decode_slot(data, "key slot '" + info.key + "'"));
+  });
+  return out;
+}
+
+void Repository::save_slot(const KeySlot& slot) {
+  m_storage->put(object_key(Kind::key, slot.id), encode_slot(slot));
+  m_signers.reset();
+}
+
+SnapshotRecord Repository::load_snapshot(const Id32& id) {
+  if (!m_signers) {
+    m_signers.emplace();
+    for (auto& s : slots())
+      if (signer_mac(keys().meta_key, m_config.id, s.signing_public) == s.signer_mac)
+        m_signers->emplace(s.id, s);
+  }
+  Bytes plain = load_meta(Kind::snapshot, id);
+  SignedSnapshot ss = decode_signed(plain, "snapshot " + id.hex().substr(0, 8));
+  SnapshotRecord r;
+  r.id = id;
+  r.snapshot = ss.snapshot;
+  auto it = m_signers->find(ss.snapshot.signer);
+  if (it == m_signers->end()) {
+    r.signer_status = fmt::format("signed by unknown key {}", ss.snapshot.signer.hex().substr(0, 8));
+  } else {
+    Bytes msg = to_bytes("lifeboat-v1 snapshot");
+    append(msg, ss.body);
+    if (crypto::ed25519_verify(it->second.signing_public, msg, ss.signature)) {
+      r.trusted = true;
+      r.signer_status = "ok";
+    } else {
+      r.signer_status = fmt::format("bad signature for key {}", ss.snapshot.signer.hex().substr(0, 8));
+    }
+  }
+  return r;
+}
+
+std::vector<SnapshotRecord> Repository::load_snapshots() {
+  std::vector<SnapshotRecord> out;
+  for (auto& id : list_ids(Kind::snapshot)) out.push_back(load_snapshot(id));
+  std::stable_sort(out.begin(), out.end(), [](const SnapshotRecord& a, const SnapshotRecord& b) {
+    return a.snapshot.time_ns < b.snapshot.time_ns;
+  });
+  return out;
+}
+
+Id32 Repository::save_snapshot(Snapshot s) {
+  s.signer = m_unlocked.slot.id;
+  return save_meta(Kind::snapshot, encode_signed(s, m_unlocked.signing_private));
+}
+
+bool SnapshotFilter::matches(const Snapshot& s) const {
+  if (!job.empty() && s.job != job) return false;
+  if (!host.empty() && s.host != host) return false;
+  for (auto& t : tags)
+    if (std::find(s.tags.begin(), s.tags.end(), t) == s.tags.end()) return false;
+  return true;
+}
+
+const SnapshotRecord& resolve_snapshot(const std::vector<SnapshotRecord>& records,
+                                       const std::string& spec, const SnapshotFilter& filter) {
+  if (spec == "latest") {
+    for (auto it = records.rbegin(); it != records.rend(); ++it)
+      if (filter.matches(it->snapshot)) return *it;
+    throw Error(Exit::failure, "no snapshot matches 'latest'{} (list them with: backup-restore snapshots)",
+                     filter.job.empty() && filter.host.empty() && filter.tags.empty()
+                         ? ""
+                         : " with the given --job/--host/--tag");
+  }
+  bool hex = !spec.empty() && std::all_of(spec.begin(), spec.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+  if (!hex || spec.size() < 8 || spec.size() > 64)
+    throw UsageError("'{}' is not a snapshot id: use a full id, a prefix of at least 8 hex digits, "
+                     "or 'latest'",
+                     spec);
+  const SnapshotRecord* found = nullptr;
+  for (auto& r : records) {
+    if (r.id.hex().compare(0, spec.size(), spec) == 0) {
+      if (found) throw UsageError("snapshot prefix '{}' is ambiguous: give more digits", spec);
+      found = &r;
+    }
+  }
+  if (!found)
+    throw Error(Exit::failure,
+                "no snapshot '{}' in this repository (list them with: backup-restore snapshots)", spec);
+  return *found;
+}
+
+}  // namespace lifeboat::repo

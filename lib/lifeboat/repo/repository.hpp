@@ -1,0 +1,111 @@
+// An open repository: storage + unlocked keys + index. Reads and writes every object kind
+// (DESIGN.md §3). Thread-safety: const reads (read_blob, load_meta) may run concurrently
+// after load_index(); writes of distinct objects may too.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lifeboat/chunk/fastcdc.hpp"
+#include "lifeboat/crypto/crypto.hpp"
+#include "lifeboat/repo/format.hpp"
+#include "lifeboat/repo/index.hpp"
+#include "lifeboat/repo/keys.hpp"
+#include "lifeboat/repo/snapshot.hpp"
+#include "lifeboat/repo/tree.hpp"
+#include "lifeboat/storage/storage.hpp"
+
+namespace lifeboat::repo {
+
+struct InitOptions {
+  chunk::Params chunker;
+  crypto::ScryptParams scrypt;
+  std::string label;
+};
+
+struct SnapshotRecord {
+  Id32 id;
+  Snapshot snapshot;
+  std::string signer_status;  // "ok", or why it is not trusted
+  bool trusted = false;
+};
+
+class Repository {
+ public:
+  // Creates a repository in empty storage; returns its id. Throws Error(failure) if one exists.
+  static Id32 init(storage::Storage& storage, const Secret& secret, const InitOptions& options);
+  // Opens a repository. Throws Error(repo_not_found) when there is none, Error(wrong_key)
+  // when the secret opens no key slot.
+  static std::unique_ptr<Repository> open(std::unique_ptr<storage::Storage> storage,
+                                          const Secret& secret);
+
+  storage::Storage& storage() { return *m_storage; }
+  const Config& config() const { return m_config; }
+  const MasterKeys& keys() const { return m_unlocked.keys; }
+  const UnlockedSlot& unlocked() const { return m_unlocked; }
+  bool can_read() const { return m_unlocked.keys.can_read(); }
+  // Throws Error(not_permitted) when this key is write-only.
+  void require_read(const std::string& operation) const;
+  const chunk::GearTable& gear() const { return m_gear; }
+  const crypto::Mac& mac() const { return *m_mac; }
+
+  // Loads every index file (once). Throws IntegrityError on a damaged one.
+  void load_index();
+  Index& index() { return m_index; }
+  const std::vector<Id32>& index_files() const { return m_index_files; }
+
+  // Metadata objects sealed under the metadata key, named by the SHA-256 of their bytes.
+  Id32 save_meta(Kind kind, ByteView plaintext);
+  // Throws IntegrityError when missing, renamed, of the wrong kind or failing authentication.
+  Bytes load_meta(Kind kind, const Id32& id);
+  std::vector<Id32> list_ids(Kind kind);
+
+  // Reads, authenticates and decompresses a blob; checks its MAC id. Needs a full key.
+  Bytes read_blob(const Id32& id);
+  Tree read_tree(const Id32& id);
+  // Opens one stored blob already fetched; throws IntegrityError naming the pack on failure.
+  Bytes decode_blob(const PackInfo& pack, const BlobEntry& entry, ByteView stored);
+  crypto::Key32 pack_key(const PackInfo& pack);
+
+  // Snapshots, newest last; signatures checked against the repository's signers.
+  std::vector<SnapshotRecord> load_snapshots();
+  SnapshotRecord load_snapshot(const Id32& id);
+  Id32 save_snapshot(Snapshot snapshot);
+
+  std::vector<KeySlot> slots();
+  void save_slot(const KeySlot& slot);
+
+ private:
+  Repository() = default;
+  std::unique_ptr<storage::Storage> m_storage;
+  Config m_config;
+  UnlockedSlot m_unlocked;
+  chunk::GearTable m_gear{};
+  std::unique_ptr<crypto::Mac> m_mac;
+  Index m_index;
+  std::vector<Id32> m_index_files;
+  bool m_index_loaded = false;
+  std::mutex m_key_mutex;
+  std::map<Id32, crypto::Key32> m_pack_keys;
+  std::optional<std::map<Id32, KeySlot>> m_signers;
+};
+
+// Resolves SNAPSHOT (a full id, a unique prefix of >= 8 hex digits, or "latest" narrowed by
+// the filter) among records; throws UsageError with the reason when it matches none or many.
+struct SnapshotFilter {
+  std::string job;
+  std::string host;
+  std::vector<std::string> tags;
+  bool matches(const Snapshot& s) const;
+};
+const SnapshotRecord& resolve_snapshot(const std::vector<SnapshotRecord>& records,
+                                       const std::string& spec, const SnapshotFilter& filter);
+
+int64_t now_ns();
+std::string format_time(int64_t ns);
+
+}  // namespace lifeboat::repo

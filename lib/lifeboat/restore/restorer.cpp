@@ -1,0 +1,414 @@
+#include "lifeboat/restore/restorer.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <set>
+
+#include "lifeboat/core/cancel.hpp"
+#include "lifeboat/core/log.hpp"
+#include "lifeboat/util/fs.hpp"
+
+namespace lifeboat::restore {
+
+using repo::Node;
+using repo::NodeType;
+
+namespace {
+
+// A problem with one item: reported, the item skipped, the restore goes on.
+struct ItemError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string err(const char* what) { return fmt::format("{}: {}", what, fs::errno_text(errno)); }
+
+struct timespec to_ts(int64_t ns) {
+  struct timespec ts {};
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000);
+  if (ts.tv_nsec < 0) {
+    ts.tv_nsec += 1000000000;
+    ts.tv_sec -= 1;
+  }
+  return ts;
+}
+
+bool all_zero(const Bytes& b) {
+  return std::all_of(b.begin(), b.end(), [](std::byte x) { return x == std::byte{0}; });
+}
+
+int raise_fd_limit() {
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+    return static_cast<int>(std::min<rlim_t>(rl.rlim_cur, 1u << 20));
+  }
+  return 1024;
+}
+
+}  // namespace
+
+std::optional<std::string> bad_name(const std::string& name) {
+  if (name.empty()) return "empty name";
+  if (name == "." || name == "..") return fmt::format("name '{}' would leave its directory", name);
+  if (name.find('/') != std::string::npos) return "name contains '/'";
+  if (name.find('\0') != std::string::npos) return "name contains a NUL byte";
+  if (name.size() > 255) return "name longer than 255 bytes";
+  return std::nullopt;
+}
+
+const Bytes& BlobCache::get(const Id32& id) {
+  auto it = m_map.find(id);
+  if (it != m_map.end()) {
+    m_order.splice(m_order.begin(), m_order, it->second.second);
+    return it->second.first;
+  }
+  Bytes data = m_repo.read_blob(id);
+  while (!m_order.empty() && m_used + data.size() > m_budget) {
+    auto last = m_map.find(m_order.back());
+    m_used -= last->second.first.size();
+    m_map.erase(last);
+    m_order.pop_back();
+  }
+  m_order.push_front(id);
+  m_used += data.size();
+  return m_map.emplace(id, std::make_pair(std::move(data), m_order.begin())).first->second.first;
+}
+
+struct Restorer::Dir {
+  Dir* parent = nullptr;
+  std::string name;
+  const Node* node = nullptr;  // null for the target itself
+  fs::UniqueFd fd;
+  std::string path;  // as in the snapshot, for messages and patterns
+  std::vector<std::string> components;
+  bool failed = false;
+};
+
+Restorer::Restorer(repo::Repository& repo, Reporter& reporter, Options options)
+    : m_repo(repo),
+      m_reporter(reporter),
+      m_options(std::move(options)),
+      m_cache(repo),
+      m_root(::geteuid() == 0) {
+  m_max_depth = std::min(raise_fd_limit() - 64, 4096);
+}
+
+Restorer::~Restorer() = default;
+
+void Restorer::run(const Id32& root_tree) {
+  m_repo.require_read("restoring");
+  Dir root;
+  root.path = "";
+  if (!m_options.dry_run) {
+    try {
+      fs::make_dirs(m_options.target, 0700);
+    } catch (const Error& e) {
+      throw Error(Exit::failure, "unable to create the restore target '{}': {}", m_options.target,
+                  fs::errno_text(errno));
+    }
+    root.fd.reset(::open(m_options.target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!root.fd)
+      throw Error(Exit::failure, "unable to open the restore target '{}': {}", m_options.target,
+                  fs::errno_text(errno));
+    // Probe writability up front: a target we cannot write would fail every item.
+    std::string probe = fmt::format(".lifeboat-probe-{}", ::getpid());
+    int pfd = ::openat(root.fd.get(), probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (pfd < 0)
+      throw Error(Exit::failure, "the restore target '{}' is not writable: {}", m_options.target,
+                  fs::errno_text(errno));
+    ::close(pfd);
+    ::unlinkat(root.fd.get(), probe.c_str(), 0);
+    m_target_fd = root.fd.get();
+  }
+  walk(root_tree, root, 0);
+}
+
+int Restorer::ensure(Dir& dir) {
+  if (dir.fd || m_options.dry_run) return dir.fd.get();
+  if (dir.failed) throw ItemError("its directory could not be restored");
+  int parent = ensure(*dir.parent);
+  if (::mkdirat(parent, dir.name.c_str(), 0700) != 0 && errno != EEXIST) {
+    dir.failed = true;
+    m_reporter.report(dir.path, err("unable to create directory"));
+    throw ItemError("its directory could not be restored");
+  }
+  // O_NOFOLLOW: an existing symlink (planted by an earlier entry or already in the target)
+  // is never followed.
+  dir.fd.reset(::openat(parent, dir.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir.fd) {
+    dir.failed = true;
+    m_reporter.report(dir.path, errno == ELOOP || errno == ENOTDIR
+                                    ? "a non-directory (or symlink) is in the way; not followed"
+                                    : err("unable to open directory"));
+    throw ItemError("its directory could not be restored");
+  }
+  m_stats.dirs++;
+  return dir.fd.get();
+}
+
+void Restorer::walk(const Id32& tree_id, Dir& dir, int depth) {
+  cancel::check();
+  if (std::find(m_ancestors.begin(), m_ancestors.end(), tree_id) != m_ancestors.end()) {
+    m_reporter.report(dir.path.empty() ? "/" : dir.path, "directory contains itself (a cycle); skipped");
+    return;
+  }
+  if (depth >= m_max_depth) {
+    m_reporter.report(dir.path, fmt::format("nested deeper than {} directories; skipped", m_max_depth));
+    return;
+  }
+  repo::Tree tree;
+  try {
+    tree = m_repo.read_tree(tree_id);
+  } catch (const IntegrityError& e) {
+    m_reporter.report(dir.path.empty() ? "/" : dir.path, e.what());
+    return;
+  }
+  m_ancestors.push_back(tree_id);
+  std::set<std::string> seen;
+  for (const Node& node : tree.nodes) {
+    std::string path = dir.path + "/" + node.name;
+    if (auto why = bad_name(node.name)) {
+      m_reporter.report(dir.path + "/" + printable(node.name), "unsafe name in snapshot (" + *why + "); skipped");
+      continue;
+    }
+    if (!seen.insert(node.name).second) {
+      m_reporter.report(path, "duplicate name in snapshot; skipped");
+      continue;
+    }
+    if (!m_options.excludes.empty() && m_options.excludes.matches(path)) continue;
+    try {
+      restore_node(node, dir, path, depth);
+    } catch (const ItemError& e) {
+      // reported where it happened, or here if not yet
+      if (std::string(e.what()) != "its directory could not be restored") m_reporter.report(path, e.what());
+    }
+  }
+  m_ancestors.pop_back();
+}
+
+bool Restorer::make_room(int dirfd, const Node& node, const std::string& path) {
+  struct stat st {};
+  if (::fstatat(dirfd, node.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return true;
+  if (m_options.overwrite == Overwrite::never) {
+    m_stats.skipped_existing++;
+    return false;
+  }
+  if (m_options.overwrite == Overwrite::if_changed && node.type == NodeType::file && S_ISREG(st.st_mode) &&
+      static_cast<uint64_t>(st.st_size) == node.size &&
+      st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec == node.mtime_ns) {
+    m_stats.skipped_existing++;
+    return false;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (::unlinkat(dirfd, node.name.c_str(), AT_REMOVEDIR) != 0)
+      throw ItemError(err("a directory is in the way and cannot be removed"));
+  } else if (::unlinkat(dirfd, node.name.c_str(), 0) != 0) {
+    throw ItemError(err("unable to replace the existing file"));
+  }
+  return true;
+}
+
+void Restorer::restore_node(const Node& node, Dir& dir, const std::string& path, int depth) {
+  bool selected = m_options.includes.empty() || m_options.includes.matches_self_or_ancestor(path);
+  if (node.type == NodeType::dir) {
+    if (!node.subtree) throw ItemError("directory without a listing");
+    Dir child;
+    child.parent = &dir;
+    child.name = node.name;
+    child.node = &node;
+    child.path = path;
+    child.components = dir.components;
+    child.components.push_back(node.name);
+    if (selected) ensure(child);
+    walk(*node.subtree, child, depth + 1);
+    finish_dir(child);
+    return;
+  }
+  if (!selected) return;
+  if (m_options.dry_run) {
+    log::verbose("would restore {}", printable(path));
+    (node.type == NodeType::file ? m_stats.files : m_stats.others)++;
+    if (node.type == NodeType::file) m_stats.bytes += node.size;
+    return;
+  }
+  int dirfd = ensure(dir);
+  if (node.type == NodeType::file) return restore_file(node, dir, path);
+  if (!make_room(dirfd, node, path)) return;
+  const char* name = node.name.c_str();
+  switch (node.type) {
+    case NodeType::symlink:
+      if (::symlinkat(node.target.c_str(), dirfd, name) != 0) throw ItemError(err("unable to create symlink"));
+      if (node.target.find('\0') != std::string::npos) m_reporter.report(path, "symlink target truncated at a NUL byte");
+      break;
+    case NodeType::fifo:
+      if (::mkfifoat(dirfd, name, 0600) != 0) throw ItemError(err("unable to create FIFO"));
+      break;
+    case NodeType::socket:
+      if (::mknodat(dirfd, name, S_IFSOCK | 0600, 0) != 0) throw ItemError(err("unable to create socket"));
+      break;
+    case NodeType::chardev:
+    case NodeType::blockdev:
+      if (!m_root) throw ItemError("device files are restored only as root; skipped");
+      if (::mknodat(dirfd, name, (node.type == NodeType::chardev ? S_IFCHR : S_IFBLK) | 0600,
+                    static_cast<dev_t>(node.rdev)) != 0)
+        throw ItemError(err("unable to create device"));
+      break;
+    default:
+      return;
+  }
+  m_stats.others++;
+  apply_metadata(-1, dirfd, node, path);
+}
+
+void Restorer::restore_file(const Node& node, Dir& dir, const std::string& path) {
+  int dirfd = dir.fd.get();
+  if (node.links > 1) {
+    auto it = m_links.find(node.inode);
+    if (it != m_links.end()) {
+      // Another name of a file restored earlier in this run: walk to it from the target by fd.
+      fs::UniqueFd cur(::dup(m_target_fd));
+      const auto& comps = it->second;
+      for (size_t i = 0; i + 1 < comps.size() && cur; ++i)
+        cur.reset(::openat(cur.get(), comps[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      struct stat st {};
+      if (!cur || ::fstatat(cur.get(), comps.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+        throw ItemError("the file it is a hard link to is gone");
+      if (!make_room(dirfd, node, path)) return;
+      if (::linkat(cur.get(), comps.back().c_str(), dirfd, node.name.c_str(), 0) != 0)
+        throw ItemError(err("unable to create hard link"));
+      m_stats.files++;
+      return;
+    }
+  }
+  if (!make_room(dirfd, node, path)) return;
+  fs::UniqueFd fd(::openat(dirfd, node.name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) throw ItemError(err("unable to create file"));
+  if (!write_content(fd.get(), node, path)) {
+    fd.reset();
+    ::unlinkat(dirfd, node.name.c_str(), 0);  // never leave a file with wrong content behind
+    return;
+  }
+  apply_metadata(fd.get(), dirfd, node, path);
+  m_stats.files++;
+  if (node.links > 1) {
+    auto comps = dir.components;
+    comps.push_back(node.name);
+    m_links.emplace(node.inode, std::move(comps));
+  }
+}
+
+bool Restorer::write_content(int fd, const Node& node, const std::string& path) {
+  uint64_t offset = 0;
+  try {
+    for (auto& item : node.content) {
+      cancel::check();
+      if (item.hole) {
+        offset += item.hole;
+        continue;
+      }
+      const Bytes& data = m_cache.get(item.chunk);
+      if (!all_zero(data)) {
+        size_t done = 0;
+        while (done < data.size()) {
+          ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+          if (n < 0) {
+            if (errno == EINTR) continue;
+            throw ItemError(err("unable to write"));
+          }
+          done += static_cast<size_t>(n);
+        }
+      }
+      offset += data.size();
+    }
+    if (::ftruncate(fd, static_cast<off_t>(offset)) != 0) throw ItemError(err("unable to set the file size"));
+  } catch (const IntegrityError& e) {
+    m_reporter.report(path, fmt::format("not restored: {}", e.what()));
+    return false;
+  } catch (const ItemError& e) {
+    m_reporter.report(path, e.what());
+    return false;
+  }
+  if (offset != node.size)
+    m_reporter.report(path, fmt::format("its recorded size {} differs from its content ({} bytes); restored the content",
+                                        node.size, offset));
+  m_stats.bytes += offset;
+  if (m_options.verify) {
+    uint64_t pos = 0;
+    Bytes buf;
+    for (auto& item : node.content) {
+      if (item.hole) {
+        pos += item.hole;
+        continue;
+      }
+      auto loc = m_repo.index().find(item.chunk);
+      size_t len = loc ? loc->raw_length : 0;
+      buf.resize(len);
+      ssize_t n = ::pread(fd, buf.data(), len, static_cast<off_t>(pos));
+      if (n != static_cast<ssize_t>(len) || m_repo.mac().compute(buf) != item.chunk) {
+        m_reporter.report(path, fmt::format("verification failed at offset {}: the restored bytes differ", pos));
+        return false;
+      }
+      pos += len;
+    }
+    m_stats.verified_files++;
+  }
+  return true;
+}
+
+void Restorer::apply_metadata(int fd, int dirfd, const Node& node, const std::string& path) {
+  const char* name = node.name.c_str();
+  uint32_t mode = node.mode & 07777;
+  if (m_root) {
+    uid_t uid = node.uid;
+    gid_t gid = node.gid;
+    if (!m_options.numeric_owner) {
+      if (!node.user.empty())
+        if (auto* pw = ::getpwnam(node.user.c_str())) uid = pw->pw_uid;
+      if (!node.group.empty())
+        if (auto* gr = ::getgrnam(node.group.c_str())) gid = gr->gr_gid;
+    }
+    int rc = fd >= 0 ? ::fchown(fd, uid, gid) : ::fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
+    if (rc != 0) m_reporter.report(path, err("unable to set owner"));
+  } else if (mode & (S_ISUID | S_ISGID)) {
+    m_reporter.report(path, "setuid/setgid bits are restored only as root; restored without them");
+    mode &= ~static_cast<uint32_t>(S_ISUID | S_ISGID);
+  }
+  if (node.type != NodeType::symlink) {
+    for (auto& [key, value] : node.xattrs) {
+      bool privileged = key.rfind("user.", 0) != 0;
+      if (privileged && !m_root) {
+        m_reporter.report(path, fmt::format("extended attribute '{}' restored only as root; skipped", key));
+        continue;
+      }
+      int rc = fd >= 0 ? ::fsetxattr(fd, key.c_str(), value.data(), value.size(), 0)
+                       : ::lsetxattr(fmt::format("/proc/self/fd/{}/{}", dirfd, node.name).c_str(), key.c_str(),
+                                     value.data(), value.size(), 0);
+      if (rc != 0) m_reporter.report(path, fmt::format("unable to set extended attribute '{}': {}", key, fs::errno_text(errno)));
+    }
+    // Mode after owner: chown clears setuid/setgid.
+    int rc = fd >= 0 ? ::fchmod(fd, mode) : ::fchmodat(dirfd, name, mode, 0);
+    if (rc != 0) m_reporter.report(path, err("unable to set permissions"));
+  }
+  struct timespec times[2] = {to_ts(node.atime_ns ? node.atime_ns : node.mtime_ns), to_ts(node.mtime_ns)};
+  int rc = fd >= 0 ? ::futimens(fd, times) : ::utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW);
+  if (rc != 0) m_reporter.report(path, err("unable to set times"));
+}
+
+void Restorer::finish_dir(Dir& dir) {
+  if (!dir.fd || !dir.node) return;
+  apply_metadata(dir.fd.get(), dir.parent->fd.get(), *dir.node, dir.path);
+  dir.fd.reset();
+}
+
+}  // namespace lifeboat::restore

@@ -1,0 +1,478 @@
+#include "lifeboat/source/files/scanner.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+
+#include "lifeboat/core/cancel.hpp"
+#include "lifeboat/core/log.hpp"
+#include "lifeboat/util/fs.hpp"
+
+namespace lifeboat::source::files {
+
+using repo::ContentItem;
+using repo::Node;
+using repo::NodeType;
+using repo::Tree;
+
+namespace {
+
+int64_t ns_of(const struct timespec& ts) {
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+NodeType type_of(mode_t mode) {
+  if (S_ISREG(mode)) return NodeType::file;
+  if (S_ISDIR(mode)) return NodeType::dir;
+  if (S_ISLNK(mode)) return NodeType::symlink;
+  if (S_ISFIFO(mode)) return NodeType::fifo;
+  if (S_ISCHR(mode)) return NodeType::chardev;
+  if (S_ISBLK(mode)) return NodeType::blockdev;
+  return NodeType::socket;
+}
+
+std::string join(const std::string& dir, const std::string& name) {
+  return dir == "/" ? "/" + name : dir + "/" + name;
+}
+
+// A read error inside one file: the file is skipped and reported, the backup goes on.
+struct FileReadError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string proc_path(int dirfd, const std::string& name) {
+  return fmt::format("/proc/self/fd/{}/{}", dirfd, name);
+}
+
+fs::UniqueFd open_file(int dirfd, const std::string& name, int flags) {
+  int fd = ::openat(dirfd, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM)  // O_NOATIME needs ownership
+    fd = ::openat(dirfd, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC);
+  return fs::UniqueFd(fd);
+}
+
+}  // namespace
+
+std::string normalize_path(const std::string& path) {
+  std::string abs = path;
+  if (abs.empty() || abs[0] != '/') {
+    char cwd[PATH_MAX];
+    if (!::getcwd(cwd, sizeof cwd))
+      throw Error(Exit::failure, "unable to determine the working directory: {}", fs::errno_text(errno));
+    abs = std::string(cwd) + "/" + abs;
+  }
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  while (pos <= abs.size()) {
+    size_t slash = abs.find('/', pos);
+    if (slash == std::string::npos) slash = abs.size();
+    std::string part = abs.substr(pos, slash - pos);
+    pos = slash + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.push_back(part);
+  }
+  std::string out;
+  for (auto& p : parts) out += "/" + p;
+  return out.empty() ? "/" : out;
+}
+
+struct Scanner::VirtualDir {
+  Node node;
+  std::map<std::string, std::unique_ptr<VirtualDir>> children;
+  std::vector<Node> leaves;
+};
+
+Scanner::Scanner(repo::Repository& repo, repo::BlobSaver& saver, FilesCache& cache, Reporter& reporter)
+    : m_repo(repo),
+      m_saver(saver),
+      m_cache(cache),
+      m_reporter(reporter),
+      m_chunker(repo.gear(), repo.config().chunker, nullptr) {}
+
+Scanner::~Scanner() = default;
+
+std::string Scanner::user_name(uint32_t uid) {
+  auto it = m_users.find(uid);
+  if (it != m_users.end()) return it->second;
+  std::string name;
+  if (auto* pw = ::getpwuid(uid)) name = pw->pw_name;
+  m_users.emplace(uid, name);
+  return name;
+}
+
+std::string Scanner::group_name(uint32_t gid) {
+  auto it = m_groups.find(gid);
+  if (it != m_groups.end()) return it->second;
+  std::string name;
+  if (auto* gr = ::getgrgid(gid)) name = gr->gr_name;
+  m_groups.emplace(gid, name);
+  return name;
+}
+
+Id32 Scanner::save_tree(Tree& tree) {
+  std::sort(tree.nodes.begin(), tree.nodes.end(),
+            [](const Node& a, const Node& b) { return a.name < b.name; });
+  Bytes data = repo::encode_tree(tree);
+  Id32 id = m_repo.mac().compute(data);
+  m_saver.save(repo::BlobType::tree, id, std::move(data));
+  return id;
+}
+
+void Scanner::read_xattrs(int fd, const std::string& proc, const std::string& path, Node& node) {
+  std::vector<char> names(1024);
+  ssize_t n;
+  for (;;) {
+    n = fd >= 0 ? ::flistxattr(fd, names.data(), names.size())
+                : ::llistxattr(proc.c_str(), names.data(), names.size());
+    if (n >= 0) break;
+    if (errno == ERANGE && names.size() < (1u << 20)) {
+      names.resize(names.size() * 4);
+      continue;
+    }
+    if (errno != ENOTSUP && errno != EPERM)
+      m_reporter.report(path, fmt::format("unable to list extended attributes: {}", fs::errno_text(errno)));
+    return;
+  }
+  for (ssize_t pos = 0; pos < n;) {
+    std::string name(names.data() + pos);
+    pos += static_cast<ssize_t>(name.size()) + 1;
+    Bytes value(256);
+    ssize_t len;
+    for (;;) {
+      len = fd >= 0 ? ::fgetxattr(fd, name.c_str(), value.data(), value.size())
+                    : ::lgetxattr(proc.c_str(), name.c_str(), value.data(), value.size());
+      if (len >= 0 || errno != ERANGE || value.size() >= (1u << 20)) break;
+      value.resize(value.size() * 4);
+    }
+    if (len < 0) {
+      if (errno != ENODATA)
+        m_reporter.report(path, fmt::format("unable to read extended attribute '{}': {}", name,
+                                            fs::errno_text(errno)));
+      continue;
+    }
+    value.resize(static_cast<size_t>(len));
+    node.xattrs.emplace_back(std::move(name), std::move(value));
+  }
+  std::sort(node.xattrs.begin(), node.xattrs.end());
+}
+
+void Scanner::chunk_range(int fd, uint64_t begin, uint64_t end, std::vector<ContentItem>& out) {
+  uint64_t pos = begin;
+  m_chunker.reset([&](std::byte* buf, size_t n) -> size_t {
+    if (pos >= end) return 0;
+    size_t want = static_cast<size_t>(std::min<uint64_t>(n, end - pos));
+    for (;;) {
+      ssize_t got = ::pread(fd, buf, want, static_cast<off_t>(pos));
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        throw FileReadError(fs::errno_text(errno));
+      }
+      pos += static_cast<uint64_t>(got);
+      if (got == 0) pos = end;  // the file shrank while being read
+      return static_cast<size_t>(got);
+    }
+  });
+  for (;;) {
+    cancel::check();
+    ByteView chunk = m_chunker.next();
+    if (chunk.empty()) break;
+    m_stats.bytes_read += chunk.size();
+    Id32 id = m_repo.mac().compute(chunk);
+    if (!m_saver.known(id)) m_saver.save(repo::BlobType::data, id, Bytes(chunk.begin(), chunk.end()));
+    out.push_back({id, 0});
+  }
+}
+
+bool Scanner::read_content(int fd, const std::string& path, const struct stat& st, Node& node) {
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  bool sparse = static_cast<uint64_t>(st.st_blocks) * 512 < size;
+  std::vector<ContentItem> content;
+  try {
+    uint64_t pos = 0;
+    while (pos < size) {
+      uint64_t data = pos, hole = size;
+      if (sparse) {
+        off_t d = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
+        if (d < 0 && errno == ENXIO) {
+          data = size;  // only a hole remains
+        } else if (d >= 0) {
+          data = static_cast<uint64_t>(d);
+          off_t h = ::lseek(fd, d, SEEK_HOLE);
+          hole = h < 0 ? size : std::min<uint64_t>(static_cast<uint64_t>(h), size);
+        }
+      }
+      if (data > pos) content.push_back({{}, std::min(data, size) - pos});
+      if (data >= size) break;
+      chunk_range(fd, data, hole, content);
+      pos = hole;
+    }
+  } catch (const FileReadError& e) {
+    m_reporter.report(path, fmt::format("unable to read: {}", e.what()));
+    return false;
+  }
+  struct stat after {};
+  if (::fstat(fd, &after) == 0 &&
+      (after.st_size != st.st_size || ns_of(after.st_mtim) != ns_of(st.st_mtim)))
+    log::warn("{}: changed while it was being read; the snapshot holds the bytes read", printable(path));
+  node.content = std::move(content);
+  return true;
+}
+
+bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& path, uint64_t root_dev,
+                         Node& node) {
+  struct stat st {};
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    m_reporter.report(path, fmt::format("unable to stat: {}", fs::errno_text(errno)));
+    return false;
+  }
+  node.name = name;
+  node.type = type_of(st.st_mode);
+  node.mode = st.st_mode & 07777;
+  node.uid = st.st_uid;
+  node.gid = st.st_gid;
+  node.user = user_name(st.st_uid);
+  node.group = group_name(st.st_gid);
+  node.mtime_ns = ns_of(st.st_mtim);
+  node.atime_ns = ns_of(st.st_atim);
+  if (node.type != NodeType::dir && st.st_nlink > 1) {
+    node.links = static_cast<uint32_t>(st.st_nlink);
+    node.inode = (static_cast<uint64_t>(st.st_dev) << 40) ^ st.st_ino;
+  }
+  if (node.type == NodeType::chardev || node.type == NodeType::blockdev) node.rdev = st.st_rdev;
+
+  switch (node.type) {
+    case NodeType::dir: {
+      m_stats.dirs++;
+      fs::UniqueFd fd = open_file(dirfd, name, O_RDONLY | O_DIRECTORY);
+      if (!fd) {
+        m_reporter.report(path, fmt::format("unable to open directory: {}", fs::errno_text(errno)));
+        return false;
+      }
+      read_xattrs(fd.get(), {}, path, node);
+      if (m_options->one_file_system && st.st_dev != root_dev) {
+        Tree empty;  // a mount point: kept, but not descended into
+        node.subtree = save_tree(empty);
+      } else {
+        node.subtree = scan_dir(fd.get(), path, root_dev);
+      }
+      return true;
+    }
+    case NodeType::file: {
+      node.size = static_cast<uint64_t>(st.st_size);
+      read_xattrs(-1, proc_path(dirfd, name), path, node);
+      const CacheEntry* cached = m_cache.find(path);
+      if (cached && m_options->use_cache && cached->inode == st.st_ino &&
+          cached->size == node.size && cached->mtime_ns == node.mtime_ns &&
+          cached->ctime_ns == ns_of(st.st_ctim) &&
+          std::all_of(cached->content.begin(), cached->content.end(),
+                      [&](const ContentItem& c) { return c.hole || m_saver.known(c.chunk); })) {
+        node.content = cached->content;
+        m_stats.files_unchanged++;
+        m_cache.put(path, *cached);
+        return true;
+      }
+      fs::UniqueFd fd = open_file(dirfd, name, O_RDONLY);
+      if (!fd) {
+        m_reporter.report(path, fmt::format("unable to open: {}", fs::errno_text(errno)));
+        return false;
+      }
+      struct stat fst {};
+      if (::fstat(fd.get(), &fst) != 0 || !S_ISREG(fst.st_mode) || fst.st_ino != st.st_ino) {
+        m_reporter.report(path, "replaced while being backed up; skipped");
+        return false;
+      }
+      if (!read_content(fd.get(), path, fst, node)) return false;
+      (cached ? m_stats.files_changed : m_stats.files_new)++;
+      m_cache.put(path, {static_cast<uint64_t>(fst.st_ino), node.size, node.mtime_ns,
+                         ns_of(fst.st_ctim), node.content});
+      return true;
+    }
+    case NodeType::symlink: {
+      m_stats.others++;
+      std::string target(256, '\0');
+      for (;;) {
+        ssize_t n = ::readlinkat(dirfd, name.c_str(), target.data(), target.size());
+        if (n < 0) {
+          m_reporter.report(path, fmt::format("unable to read symlink: {}", fs::errno_text(errno)));
+          return false;
+        }
+        if (static_cast<size_t>(n) < target.size()) {
+          target.resize(static_cast<size_t>(n));
+          break;
+        }
+        target.resize(target.size() * 4);
+      }
+      node.target = std::move(target);
+      read_xattrs(-1, proc_path(dirfd, name), path, node);
+      return true;
+    }
+    default:
+      m_stats.others++;
+      read_xattrs(-1, proc_path(dirfd, name), path, node);
+      return true;
+  }
+}
+
+Id32 Scanner::scan_dir(int fd, const std::string& path, uint64_t root_dev) {
+  std::vector<std::string> names;
+  {
+    int dup_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    DIR* d = dup_fd >= 0 ? ::fdopendir(dup_fd) : nullptr;
+    if (!d) {
+      if (dup_fd >= 0) ::close(dup_fd);
+      m_reporter.report(path, fmt::format("unable to list directory: {}", fs::errno_text(errno)));
+      Tree empty;
+      return save_tree(empty);
+    }
+    errno = 0;
+    while (auto* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(std::move(n));
+    }
+    if (errno != 0)
+      m_reporter.report(path, fmt::format("unable to list directory completely: {}", fs::errno_text(errno)));
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  Tree tree;
+  for (auto& name : names) {
+    std::string child = join(path, name);
+    if (!m_options->excludes.empty() && m_options->excludes.matches(child)) continue;
+    Node node;
+    if (scan_entry(fd, name, child, root_dev, node)) tree.nodes.push_back(std::move(node));
+  }
+  return save_tree(tree);
+}
+
+Id32 Scanner::save_virtual(VirtualDir& dir) {
+  Tree tree;
+  for (auto& [name, child] : dir.children) {
+    Node n = child->node;
+    n.subtree = save_virtual(*child);
+    tree.nodes.push_back(std::move(n));
+  }
+  for (auto& leaf : dir.leaves) tree.nodes.push_back(std::move(leaf));
+  return save_tree(tree);
+}
+
+Id32 Scanner::scan(const ScanOptions& options) {
+  m_options = &options;
+  std::vector<std::string> paths = options.paths;
+  std::sort(paths.begin(), paths.end());
+  // A path inside another given path is already covered.
+  std::vector<std::string> roots;
+  for (auto& p : paths) {
+    bool covered = std::any_of(roots.begin(), roots.end(), [&](const std::string& r) {
+      return p == r || r == "/" || (p.size() > r.size() && p.compare(0, r.size(), r) == 0 && p[r.size()] == '/');
+    });
+    if (!covered) roots.push_back(p);
+  }
+  for (auto& p : roots) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0)
+      throw Error(Exit::failure, "unable to back up '{}': {} (no snapshot written)", p, fs::errno_text(errno));
+  }
+  if (roots.size() == 1 && roots[0] == "/") {
+    fs::UniqueFd fd(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    struct stat st {};
+    ::fstat(fd.get(), &st);
+    return scan_dir(fd.get(), "/", st.st_dev);
+  }
+
+  VirtualDir root;
+  for (auto& p : roots) {
+    VirtualDir* cur = &root;
+    std::string prefix;
+    size_t pos = 1;
+    for (;;) {
+      size_t slash = p.find('/', pos);
+      std::string name = p.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+      std::string parent = prefix.empty() ? "/" : prefix;
+      std::string full = join(parent, name);
+      if (slash == std::string::npos) {
+        fs::UniqueFd pfd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        struct stat pst {};
+        if (!pfd || ::fstatat(pfd.get(), name.c_str(), &pst, AT_SYMLINK_NOFOLLOW) != 0)
+          throw Error(Exit::failure, "unable to back up '{}': {} (no snapshot written)", full,
+                      fs::errno_text(errno));
+        Node node;
+        if (!scan_entry(pfd.get(), name, full, pst.st_dev, node))
+          throw Error(Exit::failure, "unable to back up '{}' (see above; no snapshot written)", full);
+        cur->leaves.push_back(std::move(node));
+        break;
+      }
+      auto& child = cur->children[name];
+      if (!child) {
+        child = std::make_unique<VirtualDir>();
+        struct stat st {};
+        if (::lstat(full.c_str(), &st) != 0)
+          throw Error(Exit::failure, "unable to stat '{}': {}", full, fs::errno_text(errno));
+        Node& n = child->node;
+        n.name = name;
+        n.type = NodeType::dir;
+        n.mode = st.st_mode & 07777;
+        n.uid = st.st_uid;
+        n.gid = st.st_gid;
+        n.user = user_name(st.st_uid);
+        n.group = group_name(st.st_gid);
+        n.mtime_ns = ns_of(st.st_mtim);
+        n.atime_ns = ns_of(st.st_atim);
+      }
+      cur = child.get();
+      prefix = full;
+      pos = slash + 1;
+    }
+  }
+  return save_virtual(root);
+}
+
+Id32 Scanner::scan_stream(int fd, const std::string& name) {
+  Node node;
+  node.name = name;
+  node.type = NodeType::file;
+  node.mode = 0600;
+  node.uid = ::geteuid();
+  node.gid = ::getegid();
+  node.user = user_name(node.uid);
+  node.group = group_name(node.gid);
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  node.mtime_ns = node.atime_ns = ns_of(now);
+  m_chunker.reset([&](std::byte* buf, size_t n) -> size_t {
+    for (;;) {
+      ssize_t got = ::read(fd, buf, n);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) throw Error(Exit::failure, "unable to read standard input: {}", fs::errno_text(errno));
+      return static_cast<size_t>(got);
+    }
+  });
+  for (;;) {
+    cancel::check();
+    ByteView chunk = m_chunker.next();
+    if (chunk.empty()) break;
+    m_stats.bytes_read += chunk.size();
+    node.size += chunk.size();
+    Id32 id = m_repo.mac().compute(chunk);
+    if (!m_saver.known(id)) m_saver.save(repo::BlobType::data, id, Bytes(chunk.begin(), chunk.end()));
+    node.content.push_back({id, 0});
+  }
+  m_stats.files_new++;
+  Tree tree;
+  tree.nodes.push_back(std::move(node));
+  return save_tree(tree);
+}
+
+}  // namespace lifeboat::source::files

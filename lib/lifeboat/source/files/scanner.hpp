@@ -1,0 +1,77 @@
+// The files source: walks the given paths by directory file descriptor (so paths longer than
+// PATH_MAX work and no symlink is followed), records all metadata, chunks file contents
+// (skipping holes via SEEK_DATA), saves blobs through a BlobSaver and builds trees bottom-up.
+// Per-file problems go to the Reporter. Not thread-safe: one scanner per backup.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lifeboat/chunk/fastcdc.hpp"
+#include "lifeboat/core/reporter.hpp"
+#include "lifeboat/repo/blob_saver.hpp"
+#include "lifeboat/source/files/files_cache.hpp"
+#include "lifeboat/util/glob.hpp"
+
+namespace lifeboat::source::files {
+
+struct ScanOptions {
+  std::vector<std::string> paths;  // absolute, normalised
+  PatternSet excludes;
+  bool one_file_system = false;
+  bool use_cache = true;
+};
+
+struct ScanStats {
+  uint64_t files_new = 0;
+  uint64_t files_changed = 0;
+  uint64_t files_unchanged = 0;
+  uint64_t dirs = 0;
+  uint64_t others = 0;  // symlinks, devices, fifos, sockets
+  uint64_t bytes_read = 0;
+};
+
+// Makes path absolute (against the working directory) and removes '.', '..', and repeated
+// or trailing slashes lexically.
+std::string normalize_path(const std::string& path);
+
+class Scanner {
+ public:
+  Scanner(repo::Repository& repo, repo::BlobSaver& saver, FilesCache& cache, Reporter& reporter);
+  ~Scanner();
+  // Backs up the paths; returns the root tree id. Throws Error(failure) when a given path
+  // does not exist or cannot be opened (nothing is worth a snapshot then).
+  Id32 scan(const ScanOptions& options);
+  // Backs up everything read from fd as one file named name (at the root of the snapshot).
+  Id32 scan_stream(int fd, const std::string& name);
+  const ScanStats& stats() const { return m_stats; }
+
+ private:
+  struct VirtualDir;
+  Id32 save_tree(repo::Tree& tree);
+  Id32 save_virtual(VirtualDir& dir);
+  bool scan_entry(int dirfd, const std::string& name, const std::string& path, uint64_t root_dev,
+                  repo::Node& node);
+  Id32 scan_dir(int fd, const std::string& path, uint64_t root_dev);
+  bool read_content(int fd, const std::string& path, const struct stat& st, repo::Node& node);
+  void chunk_range(int fd, uint64_t begin, uint64_t end, std::vector<repo::ContentItem>& out);
+  void read_xattrs(int fd, const std::string& proc_path, const std::string& path, repo::Node& node);
+  std::string user_name(uint32_t uid);
+  std::string group_name(uint32_t gid);
+
+  repo::Repository& m_repo;
+  repo::BlobSaver& m_saver;
+  FilesCache& m_cache;
+  Reporter& m_reporter;
+  const ScanOptions* m_options = nullptr;
+  ScanStats m_stats;
+  chunk::Chunker m_chunker;
+  std::map<uint32_t, std::string> m_users;
+  std::map<uint32_t, std::string> m_groups;
+};
+
+}  // namespace lifeboat::source::files

@@ -1,0 +1,90 @@
+// The object-shaped storage interface every repository backend implements (DESIGN.md §5),
+// and the factory that opens one from a URL. Keys are relative paths such as
+// "data/3f/3fa1…" or "config". Implementations must be safe to call from several threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "lifeboat/core/error.hpp"
+#include "lifeboat/util/bytes.hpp"
+
+namespace lifeboat::storage {
+
+// A failure worth retrying (timeouts, 5xx, connection resets).
+class TransientError : public Error {
+ public:
+  explicit TransientError(const std::string& m) : Error(Exit::storage, m) {}
+};
+// A failure that retrying cannot fix (permission denied, ENOSPC, 403).
+class PermanentError : public Error {
+ public:
+  explicit PermanentError(const std::string& m, Exit code = Exit::storage) : Error(code, m) {}
+};
+
+struct Range {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
+struct ObjectInfo {
+  std::string key;
+  uint64_t size = 0;
+};
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+  // Stores data under key, all or nothing: a reader sees the whole object or none.
+  // Overwriting an existing key replaces it atomically.
+  virtual void put(const std::string& key, ByteView data) = 0;
+  // Reads the object (or a range of it) into out, replacing its content. Returns false when
+  // the object does not exist. A range past the end yields the bytes that exist.
+  virtual bool get(const std::string& key, Bytes& out, std::optional<Range> range = {}) = 0;
+  // Size of the object, or nullopt when it does not exist.
+  virtual std::optional<uint64_t> stat(const std::string& key) = 0;
+  // Calls fn for every object whose key starts with prefix (a directory such as "data/").
+  virtual void list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) = 0;
+  // Removes the object; removing a missing object is not an error.
+  virtual void remove(const std::string& key) = 0;
+  // A human-readable location with every credential redacted.
+  virtual std::string describe() const = 0;
+};
+
+// Opens the storage named by url: a path or file:// URL (local), or mem:// (in-memory, for
+// tests; each distinct name is one process-wide store). Throws UsageError for an unknown scheme.
+std::unique_ptr<Storage> open(const std::string& url);
+
+// Forwarding base for decorators: override only what changes.
+class Forwarding : public Storage {
+ public:
+  explicit Forwarding(std::unique_ptr<Storage> inner) : m_inner(std::move(inner)) {}
+  void put(const std::string& k, ByteView d) override { m_inner->put(k, d); }
+  bool get(const std::string& k, Bytes& o, std::optional<Range> r) override {
+    return m_inner->get(k, o, r);
+  }
+  std::optional<uint64_t> stat(const std::string& k) override { return m_inner->stat(k); }
+  void list(const std::string& p, const std::function<void(const ObjectInfo&)>& fn) override {
+    m_inner->list(p, fn);
+  }
+  void remove(const std::string& k) override { m_inner->remove(k); }
+  std::string describe() const override { return m_inner->describe(); }
+
+ protected:
+  Storage& inner() { return *m_inner; }
+
+ private:
+  std::unique_ptr<Storage> m_inner;
+};
+
+namespace local {
+std::unique_ptr<Storage> make(const std::string& root);
+}
+namespace memory {
+std::unique_ptr<Storage> make(const std::string& name);
+}
+
+}  // namespace lifeboat::storage

@@ -1,0 +1,105 @@
+#include "lifeboat/util/fs.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "lifeboat/core/error.hpp"
+
+namespace lifeboat::fs {
+
+void UniqueFd::reset(int fd) {
+  if (m_fd >= 0) ::close(m_fd);
+  m_fd = fd;
+}
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+std::optional<Bytes> read_file(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return std::nullopt;
+    throw Error(Exit::failure, "unable to open '{}': {}", path, errno_text(errno));
+  }
+  Bytes out;
+  std::byte buf[65536];
+  for (;;) {
+    size_t n = read_full(fd.get(), buf, sizeof buf, path);
+    out.insert(out.end(), buf, buf + n);
+    if (n < sizeof buf) break;
+  }
+  return out;
+}
+
+void write_all(int fd, ByteView data, const std::string& what) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(Exit::failure, "unable to write '{}': {}", what, errno_text(errno));
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
+size_t read_full(int fd, std::byte* buf, size_t size, const std::string& what) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::read(fd, buf + done, size - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(Exit::failure, "unable to read '{}': {}", what, errno_text(errno));
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+void fsync_dir(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd) ::fsync(fd.get());
+}
+
+void write_file_atomic(const std::string& path, ByteView data, unsigned mode) {
+  auto slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+  std::string tmp = fmt::format("{}.tmp-{:x}", path, std::random_device{}());
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (!fd) throw Error(Exit::failure, "unable to create '{}': {}", tmp, errno_text(errno));
+  try {
+    write_all(fd.get(), data, tmp);
+    if (::fsync(fd.get()) != 0)
+      throw Error(Exit::failure, "unable to fsync '{}': {}", tmp, errno_text(errno));
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error(Exit::failure, "unable to rename '{}' to '{}': {}", tmp, path, errno_text(err));
+  }
+  fsync_dir(dir);
+}
+
+void make_dirs(const std::string& path, unsigned mode) {
+  if (path.empty()) return;
+  std::string cur;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    cur = path.substr(0, pos);
+    if (cur.empty()) continue;
+    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST)
+      throw Error(Exit::failure, "unable to create directory '{}': {}", cur, errno_text(errno));
+  }
+}
+
+}  // namespace lifeboat::fs
