@@ -14,9 +14,9 @@ int main(int argc, char** argv) {
         app.add_option("paths", o.paths, "Files and directories to back up")->type_name("PATH");
         app.add_option("--job", o.job, "Job name (runs the configured job when no PATH is given)")->type_name("NAME");
         app.add_option("--host", o.host, "Host name to record (default: this host)")->type_name("NAME");
-        app.add_option("--tag", o.tags, "Tag the snapshot (repeatable)")->type_name("TAG");
-        app.add_option("--exclude", o.excludes, "Exclude a glob pattern (repeatable)")->type_name("GLOB");
-        app.add_option("--exclude-file", o.exclude_files, "Read exclude patterns from FILE")->type_name("FILE");
+        app.add_option("--tag", o.tags, "Tag the snapshot (repeatable)")->type_name("TAG")->allow_extra_args(false);
+        app.add_option("--exclude", o.excludes, "Exclude a glob pattern (repeatable)")->type_name("GLOB")->allow_extra_args(false);
+        app.add_option("--exclude-file", o.exclude_files, "Read exclude patterns from FILE")->type_name("FILE")->allow_extra_args(false);
         app.add_flag("--one-file-system", o.one_file_system, "Do not cross file-system boundaries");
         app.add_flag("--no-cache", o.no_cache, "Ignore the files cache and read every file");
         app.add_flag("--stdin", o.stdin_mode, "Back up standard input as one file");

@@ -15,14 +15,14 @@ int main(int argc, char** argv) {
         auto selection = [](CLI::App* a) {
           a->add_option("--job", sel.filter.job, "Only snapshots of this job")->type_name("NAME");
           a->add_option("--host", sel.filter.host, "Only snapshots of this host")->type_name("NAME");
-          a->add_option("--tag", sel.filter.tags, "Only snapshots with this tag (repeatable)")->type_name("TAG");
+          a->add_option("--tag", sel.filter.tags, "Only snapshots with this tag (repeatable)")->type_name("TAG")->allow_extra_args(false);
           a->add_flag("--allow-unknown-signer", sel.allow_unknown_signer,
                       "Read snapshots whose signer is not a key of this repository");
         };
         app.add_option("snapshot", o.snapshot, "Snapshot id, unique prefix (8+ hex digits) or 'latest'");
         app.add_option("--target", o.target, "Restore into DIR")->type_name("DIR");
-        app.add_option("--include", o.includes, "Restore only paths matching GLOB (repeatable)")->type_name("GLOB");
-        app.add_option("--exclude", o.excludes, "Do not restore paths matching GLOB (repeatable)")->type_name("GLOB");
+        app.add_option("--include", o.includes, "Restore only paths matching GLOB (repeatable)")->type_name("GLOB")->allow_extra_args(false);
+        app.add_option("--exclude", o.excludes, "Do not restore paths matching GLOB (repeatable)")->type_name("GLOB")->allow_extra_args(false);
         app.add_option("--overwrite", o.overwrite, "Existing files: never, if-changed (default) or always")
             ->check(CLI::IsMember({"never", "if-changed", "always"}));
         app.add_flag("--verify", o.verify, "Read restored files back and check them");

@@ -35,7 +35,6 @@ Bytes encode_tree(const Tree& tree) {
               {"gid", n.gid},                  {"mtime", n.mtime_ns}};
     if (!n.user.empty()) j["user"] = n.user;
     if (!n.group.empty()) j["group"] = n.group;
-    if (n.atime_ns) j["atime"] = n.atime_ns;
     if (n.type == NodeType::file) {
       j["size"] = n.size;
       Json c = Json::array();
@@ -84,7 +83,6 @@ Tree decode_tree(ByteView data, const std::string& what_s) {
       n.mtime_ns = get_int(jn, "mtime", what);
       if (jn.contains("user")) n.user = get_str(jn, "user", what);
       if (jn.contains("group")) n.group = get_str(jn, "group", what);
-      if (jn.contains("atime")) n.atime_ns = get_int(jn, "atime", what);
       if (n.type == NodeType::file) {
         n.size = get_uint(jn, "size", what);
         const Json& c = field(jn, "content", what);

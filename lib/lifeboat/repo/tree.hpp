@@ -30,7 +30,6 @@ struct Node {
   std::string user;
   std::string group;
   int64_t mtime_ns = 0;
-  int64_t atime_ns = 0;
   uint64_t size = 0;
   std::vector<ContentItem> content;  // files
   std::optional<Id32> subtree;       // directories

@@ -400,7 +400,7 @@ void Restorer::apply_metadata(int fd, int dirfd, const Node& node, const std::st
     int rc = fd >= 0 ? ::fchmod(fd, mode) : ::fchmodat(dirfd, name, mode, 0);
     if (rc != 0) m_reporter.report(path, err("unable to set permissions"));
   }
-  struct timespec times[2] = {to_ts(node.atime_ns ? node.atime_ns : node.mtime_ns), to_ts(node.mtime_ns)};
+  struct timespec times[2] = {to_ts(node.mtime_ns), to_ts(node.mtime_ns)};
   int rc = fd >= 0 ? ::futimens(fd, times) : ::utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW);
   if (rc != 0) m_reporter.report(path, err("unable to set times"));
 }

@@ -56,7 +56,6 @@ Tree sample_tree() {
   file.user = "alice";
   file.group = "users";
   file.mtime_ns = 1700000000000000001;
-  file.atime_ns = 1700000000000000002;
   file.size = 4096 + 10;
   file.content = {{crypto::sha256(as_bytes("chunk")), 0}, {{}, 4096}};
   file.links = 2;

@@ -246,7 +246,6 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
   node.user = user_name(st.st_uid);
   node.group = group_name(st.st_gid);
   node.mtime_ns = ns_of(st.st_mtim);
-  node.atime_ns = ns_of(st.st_atim);
   if (node.type != NodeType::dir && st.st_nlink > 1) {
     node.links = static_cast<uint32_t>(st.st_nlink);
     node.inode = (static_cast<uint64_t>(st.st_dev) << 40) ^ st.st_ino;
@@ -429,7 +428,6 @@ Id32 Scanner::scan(const ScanOptions& options) {
         n.user = user_name(st.st_uid);
         n.group = group_name(st.st_gid);
         n.mtime_ns = ns_of(st.st_mtim);
-        n.atime_ns = ns_of(st.st_atim);
       }
       cur = child.get();
       prefix = full;
@@ -450,7 +448,7 @@ Id32 Scanner::scan_stream(int fd, const std::string& name) {
   node.group = group_name(node.gid);
   struct timespec now {};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  node.mtime_ns = node.atime_ns = ns_of(now);
+  node.mtime_ns = ns_of(now);
   m_chunker.reset([&](std::byte* buf, size_t n) -> size_t {
     for (;;) {
       ssize_t got = ::read(fd, buf, n);
