@@ -3,6 +3,8 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cstring>
 
@@ -106,6 +108,9 @@ MasterKeys MasterKeys::generate(const Id32& repo_id) {
   k.chunker_seed = crypto::random_key();
   k.mac_key = crypto::random_key();
   k.meta_key = crypto::random_key();
+  auto admin = crypto::ed25519_generate();
+  k.admin_public = admin.public_key;
+  k.admin_private = admin.private_key;
   auto pair = crypto::x25519_generate();
   k.epochs.push_back({1, pair.public_key, pair.private_key});
   return k;
@@ -114,6 +119,7 @@ MasterKeys MasterKeys::generate(const Id32& repo_id) {
 MasterKeys MasterKeys::write_only() const {
   MasterKeys k = *this;
   for (auto& e : k.epochs) e.private_key.reset();
+  k.admin_private.reset();
   return k;
 }
 
@@ -138,11 +144,27 @@ const char* access_name(Access a) { return a == Access::full ? "full" : "write-o
 
 // ---- slots ----
 
-Id32 signer_mac(const crypto::Key32& meta_key, const Id32& repo_id, const crypto::Key32& pub) {
-  Bytes in = to_bytes("lifeboat-v1 signer");
-  append(in, repo_id.view());
-  append(in, pub);
-  return crypto::hmac_sha256(meta_key, in);
+Bytes endorsement_message(const Id32& repo_id, const KeySlot& slot) {
+  Bytes m = to_bytes("lifeboat-v1 slot");
+  append(m, repo_id.view());
+  append(m, slot.signing_public);
+  m.push_back(std::byte(slot.access == Access::full ? 0 : 1));
+  m.push_back(std::byte(slot.retired ? 1 : 0));
+  put_u32le(m, static_cast<uint32_t>(slot.retired_snapshots.size()));
+  for (auto& id : slot.retired_snapshots) append(m, id.view());
+  return m;
+}
+
+void endorse(KeySlot& slot, const MasterKeys& keys) {
+  if (!keys.admin_private)
+    throw Error(Exit::not_permitted,
+                "managing keys needs a full key: this key is write-only (use a full key or password)");
+  std::sort(slot.retired_snapshots.begin(), slot.retired_snapshots.end());
+  slot.endorsement = crypto::ed25519_sign(*keys.admin_private, endorsement_message(keys.repo_id, slot));
+}
+
+bool endorsed(const KeySlot& slot, const MasterKeys& keys) {
+  return crypto::ed25519_verify(keys.admin_public, endorsement_message(keys.repo_id, slot), slot.endorsement);
 }
 
 namespace {
@@ -171,12 +193,15 @@ Bytes encode_bundle(const MasterKeys& k, const crypto::Key32& signing_private) {
     if (e.private_key) je["priv"] = bin(*e.private_key);
     epochs.push_back(je);
   }
-  return to_cbor(Json{{"repo", bin(k.repo_id.view())},
+  Json j{{"repo", bin(k.repo_id.view())},
                       {"chunker_seed", bin(k.chunker_seed)},
                       {"mac_key", bin(k.mac_key)},
                       {"meta_key", bin(k.meta_key)},
                       {"epochs", epochs},
-                      {"signing_key", bin(signing_private)}});
+                      {"admin_pub", bin(k.admin_public)},
+                      {"signing_key", bin(signing_private)}};
+  if (k.admin_private) j["admin_priv"] = bin(*k.admin_private);
+  return to_cbor(j);
 }
 
 void seal_slot(KeySlot& slot, const MasterKeys& keys, const crypto::Key32& signing_private,
@@ -205,7 +230,12 @@ Bytes encode_slot(const KeySlot& s) {
             {"created", s.created_ns},
             {"retired", s.retired},
             {"signing_pub", bin(s.signing_public)},
-            {"signer_mac", bin(s.signer_mac.view())}};
+            {"endorsement", bin(s.endorsement)}};
+  if (s.retired) {
+    Json ids = Json::array();
+    for (auto& id : s.retired_snapshots) ids.push_back(bin(id.view()));
+    j["retired_snapshots"] = ids;
+  }
   if (!s.retired) {
     j["kdf"] = {{"n", s.scrypt.n}, {"r", s.scrypt.r}, {"p", s.scrypt.p}, {"salt", bin(s.salt)}};
     j["sealed"] = bin(s.sealed);
@@ -233,7 +263,12 @@ KeySlot decode_slot(ByteView data, const std::string& what_s) {
     s.created_ns = get_int(j, "created", what);
     s.retired = get_bool(j, "retired", what);
     s.signing_public = get_fixed<32>(j, "signing_pub", what);
-    s.signer_mac = get_id(j, "signer_mac", what);
+    s.endorsement = get_fixed<64>(j, "endorsement", what);
+    if (s.retired) {
+      const Json& ids = field(j, "retired_snapshots", what);
+      if (!ids.is_array()) throw IntegrityError("malformed {}: retired_snapshots is not a list", what);
+      for (auto& id : ids) s.retired_snapshots.push_back(id_from(as_bin(id, "retired_snapshots", what)));
+    }
     if (crypto::sha256(s.signing_public) != s.id)
       throw IntegrityError("{}: its id does not match its signing key", what);
     if (!s.retired) {
@@ -266,7 +301,7 @@ UnlockedSlot make_slot(const MasterKeys& keys, const Secret& secret, Access acce
   s.host = host;
   if (auto* pw = ::getpwuid(::geteuid())) s.user = pw->pw_name;
   s.created_ns = now_ns();
-  s.signer_mac = signer_mac(keys.meta_key, keys.repo_id, s.signing_public);
+  endorse(s, keys);
   seal_slot(s, u.keys, u.signing_private, secret, params);
   return u;
 }
@@ -280,7 +315,7 @@ KeySlot rewrap_slot(const UnlockedSlot& u, const Secret& secret, const crypto::S
 std::optional<UnlockedSlot> try_unlock(const KeySlot& slot, const Secret& secret,
                                        const Id32& repo_id) {
   if (slot.retired || slot.type != type_name(secret.type)) return std::nullopt;
-  if (slot.type == "password" && (slot.scrypt.n < k_min_scrypt_n || slot.scrypt.r < 8 ||
+  if (slot.type == "password" && (slot.scrypt.n < k_min_scrypt_n || !std::has_single_bit(slot.scrypt.n) || slot.scrypt.r < 8 ||
                                   slot.scrypt.n > (1u << 24) || slot.scrypt.r > 64 ||
                                   slot.scrypt.p == 0 || slot.scrypt.p > 16))
     throw Error(Exit::wrong_key,
@@ -311,12 +346,13 @@ std::optional<UnlockedSlot> try_unlock(const KeySlot& slot, const Secret& secret
       k.epochs.push_back(e);
     }
     if (k.epochs.empty()) throw IntegrityError("{} holds no key epoch", what);
+    k.admin_public = key_of(get_bin(j, "admin_pub", what.c_str()), what.c_str());
+    if (j.contains("admin_priv")) k.admin_private = key_of(get_bin(j, "admin_priv", what.c_str()), what.c_str());
     u.signing_private = key_of(get_bin(j, "signing_key", what.c_str()), what.c_str());
     if (crypto::ed25519_public(u.signing_private) != slot.signing_public)
       throw IntegrityError("{}: signing key does not match its public key", what);
-    if (signer_mac(k.meta_key, repo_id, slot.signing_public) != slot.signer_mac)
-      throw IntegrityError("{}: signer authentication failed", what);
-    if ((slot.access == Access::write_only) == k.can_read())
+    if (!endorsed(slot, k)) throw IntegrityError("{} is not endorsed by the repository's admin key (tampered)", what);
+    if ((slot.access == Access::write_only) == (k.can_read() && k.admin_private.has_value()))
       throw IntegrityError("{}: access '{}' does not match its keys", what, access_name(slot.access));
     return u;
   } catch (const Json::exception& e) {

@@ -41,6 +41,10 @@ struct MasterKeys {
   crypto::Key32 mac_key{};
   crypto::Key32 meta_key{};
   std::vector<Epoch> epochs;
+  // The key-slot authority: its private half (full bundles only) endorses every key slot,
+  // so a write-only key cannot mint a signer that others would trust.
+  crypto::Key32 admin_public{};
+  std::optional<crypto::Key32> admin_private;
   // True when every epoch's private key is present (the slot can read content).
   bool can_read() const;
   const Epoch& current_epoch() const;
@@ -73,8 +77,11 @@ struct KeySlot {
   std::string user;
   int64_t created_ns = 0;
   bool retired = false;  // removed: only the public signing key is kept
+  // Snapshots signed by this key before it was removed: the only ones it still vouches for.
+  std::vector<Id32> retired_snapshots;
   crypto::Key32 signing_public{};
-  Id32 signer_mac;  // HMAC-SHA256(meta key, "lifeboat-v1 signer" | repo id | signing_public)
+  // Ed25519 signature by the repository's admin key over endorsement_message(); see keys.md.
+  std::array<std::byte, 64> endorsement{};
   crypto::ScryptParams scrypt;
   Bytes salt;
   Bytes sealed;  // AES-256-GCM(KEK, bundle); empty when retired
@@ -91,7 +98,8 @@ struct UnlockedSlot {
   crypto::Key32 signing_private{};
 };
 
-// Creates a slot holding `keys` (already reduced for write-only) and a new signing key.
+// Creates a slot holding `keys` (reduced for write-only) and a new signing key, endorsed
+// with keys.admin_private (throws Error(not_permitted) without it).
 UnlockedSlot make_slot(const MasterKeys& keys, const Secret& secret, Access access,
                        const std::string& label, const crypto::ScryptParams& params = {});
 // Re-wraps an unlocked slot under a new secret (same id and signing key).
@@ -102,6 +110,9 @@ KeySlot rewrap_slot(const UnlockedSlot& unlocked, const Secret& secret,
 // Error(wrong_key) when its scrypt parameters are weaker than allowed.
 std::optional<UnlockedSlot> try_unlock(const KeySlot& slot, const Secret& secret,
                                        const Id32& repo_id);
-Id32 signer_mac(const crypto::Key32& meta_key, const Id32& repo_id, const crypto::Key32& pub);
+Bytes endorsement_message(const Id32& repo_id, const KeySlot& slot);
+// (Re-)endorses a slot after changing its public fields; needs keys.admin_private.
+void endorse(KeySlot& slot, const MasterKeys& keys);
+bool endorsed(const KeySlot& slot, const MasterKeys& keys);
 
 }  // namespace lifeboat::repo

@@ -29,6 +29,7 @@ LockInfo decode_lock(ByteView data, const std::string& what_s) {
   const char* what = what_s.c_str();
   try {
     Json j = from_cbor(data, what);
+    if (get_uint(j, "v", what) != 1) throw IntegrityError("{} has an unknown version", what);
     LockInfo l;
     l.host = get_str(j, "host", what);
     l.user = get_str(j, "user", what);

@@ -24,6 +24,27 @@ std::string format_time(int64_t ns) {
   return buf;
 }
 
+namespace {
+// Reads every key slot; a damaged or misplaced one is skipped with a warning so that one bad
+// object cannot lock everybody out.
+std::vector<KeySlot> read_slots(storage::Storage& storage) {
+  std::vector<KeySlot> slots;
+  storage.list("keys/", [&](const storage::ObjectInfo& info) {
+    Bytes data;
+    if (!storage.get(info.key, data)) return;
+    try {
+      KeySlot slot = decode_slot(data, "key slot '" + info.key + "'");
+      if (object_key(Kind::key, slot.id) != info.key)
+        throw IntegrityError("key slot '{}' is stored under another slot's name", info.key);
+      slots.push_back(std::move(slot));
+    } catch (const IntegrityError& e) {
+      log::warn("ignoring a damaged key slot: {}", e.what());
+    }
+  });
+  return slots;
+}
+}  // namespace
+
 Id32 Repository::init(storage::Storage& storage, const Secret& secret, const InitOptions& options) {
   chunk::validate(options.chunker);
   if (storage.stat("config"))
@@ -49,12 +70,7 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<storage::Storage> s
                 "no repository at '{}' (create one with: backup-create init)", storage->describe());
   std::unique_ptr<Repository> repo(new Repository);
   repo->m_config = decode_config(raw);
-  std::vector<KeySlot> slots;
-  storage->list("keys/", [&](const storage::ObjectInfo& info) {
-    Bytes data;
-    if (!storage->get(info.key, data)) return;
-    slots.push_back(decode_slot(data, "key slot '" + info.key + "'"));
-  });
+  std::vector<KeySlot> slots = read_slots(*storage);
   std::optional<UnlockedSlot> unlocked;
   for (auto& s : slots) {
     if ((unlocked = try_unlock(s, secret, repo->m_config.id))) break;
@@ -172,14 +188,7 @@ Tree Repository::read_tree(const Id32& id) {
   return decode_tree(read_blob(id), "tree " + id.hex().substr(0, 16));
 }
 
-std::vector<KeySlot> Repository::slots() {
-  std::vector<KeySlot> out;
-  m_storage->list("keys/", [&](const storage::ObjectInfo& info) {
-    Bytes data;
-    if (m_storage->get(info.key, data)) out.push_back(decode_slot(data, "key slot '" + info.key + "'"));
-  });
-  return out;
-}
+std::vector<KeySlot> Repository::slots() { return read_slots(*m_storage); }
 
 void Repository::save_slot(const KeySlot& slot) {
   m_storage->put(object_key(Kind::key, slot.id), encode_slot(slot));
@@ -190,8 +199,7 @@ SnapshotRecord Repository::load_snapshot(const Id32& id) {
   if (!m_signers) {
     m_signers.emplace();
     for (auto& s : slots())
-      if (signer_mac(keys().meta_key, m_config.id, s.signing_public) == s.signer_mac)
-        m_signers->emplace(s.id, s);
+      if (endorsed(s, keys())) m_signers->emplace(s.id, s);
   }
   Bytes plain = load_meta(Kind::snapshot, id);
   SignedSnapshot ss = decode_signed(plain, "snapshot " + id.hex().substr(0, 8));
@@ -201,6 +209,9 @@ SnapshotRecord Repository::load_snapshot(const Id32& id) {
   auto it = m_signers->find(ss.snapshot.signer);
   if (it == m_signers->end()) {
     r.signer_status = fmt::format("signed by unknown key {}", ss.snapshot.signer.hex().substr(0, 8));
+  } else if (it->second.retired && !std::binary_search(it->second.retired_snapshots.begin(),
+                                                        it->second.retired_snapshots.end(), id)) {
+    r.signer_status = fmt::format("signed by removed key {} after its removal", ss.snapshot.signer.hex().substr(0, 8));
   } else {
     Bytes msg = to_bytes("lifeboat-v1 snapshot");
     append(msg, ss.body);

@@ -127,6 +127,10 @@ class LocalStorage final : public Storage {
     } catch (const Error&) {
       fail("create directory", dir, errno);
     }
+    // Make the new directory entries durable before anything written into them can be
+    // referenced (an index must never outlive the pack directory it points into).
+    for (std::string d = dir; d.size() > m_root.size(); d = d.substr(0, d.rfind('/')))
+      fs::fsync_dir(d.substr(0, d.rfind('/')));
   }
 
   void walk(const std::string& rel, const std::function<void(const ObjectInfo&)>& fn) {

@@ -103,3 +103,13 @@ TEST_CASE("bad chunker parameters are refused", "[chunk]") {
   CHECK_THROWS(chunk::validate({16, 64, 128}));
   CHECK_NOTHROW(chunk::validate({}));
 }
+
+TEST_CASE("FastCDC cut points are pinned (format: chunk boundaries must never drift)", "[chunk][golden]") {
+  // Changing the gear derivation or the masks would silently break deduplication against
+  // existing repositories; docs/format/chunking.md describes this exact algorithm.
+  chunk::Params p{16 * 1024, 64 * 1024, 256 * 1024};
+  auto data = make_data(2 << 20, 2024);
+  auto sizes = cuts(gear_for(9), p, data);
+  std::vector<size_t> first(sizes.begin(), sizes.begin() + std::min<size_t>(8, sizes.size()));
+  CHECK(first == std::vector<size_t>{92092, 101506, 31528, 19034, 114153, 65480, 80389, 88474});
+}

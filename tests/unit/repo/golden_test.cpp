@@ -48,7 +48,7 @@ Tree sample_tree() {
   dir.mtime_ns = 1700000000123456789;
   dir.subtree = crypto::sha256(as_bytes("subtree"));
   Node file;
-  file.name = std::string("r\xe9sum\xe9\nnew", 11);
+  file.name = std::string("r\xe9sum\xe9\nnew", 10);
   file.type = NodeType::file;
   file.mode = 04755;
   file.uid = 1000;

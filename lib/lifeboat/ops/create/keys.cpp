@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lifeboat/core/log.hpp"
+#include "lifeboat/core/reporter.hpp"
 #include "lifeboat/ops/create/create.hpp"
 #include "lifeboat/util/fs.hpp"
 
@@ -32,9 +33,9 @@ int key_list(repo::Repository& repo, bool json) {
       out.push_back({{"id", s.id.hex()},
                      {"type", s.type},
                      {"access", repo::access_name(s.access)},
-                     {"label", s.label},
-                     {"host", s.host},
-                     {"user", s.user},
+                     {"label", printable(s.label)},
+                     {"host", printable(s.host)},
+                     {"user", printable(s.user)},
                      {"created", repo::format_time(s.created_ns)},
                      {"retired", s.retired},
                      {"current", current}});
@@ -50,7 +51,8 @@ int key_list(repo::Repository& repo, bool json) {
 
 int key_add(repo::Repository& repo, const repo::Secret& secret, bool write_only, const std::string& label,
             bool json) {
-  if (!write_only) repo.require_read("adding a full key");
+  if (!repo.keys().admin_private)
+    throw Error(Exit::not_permitted, "adding a key needs a full key: this key is write-only");
   auto slot = repo::make_slot(repo.keys(), secret, write_only ? repo::Access::write_only : repo::Access::full,
                               label);
   repo.save_slot(slot.slot);
@@ -82,6 +84,8 @@ repo::KeySlot find_slot(repo::Repository& repo, const std::string& prefix) {
 }  // namespace
 
 int key_remove(repo::Repository& repo, const std::string& prefix) {
+  if (!repo.keys().admin_private)
+    throw Error(Exit::not_permitted, "removing a key needs a full key: this key is write-only");
   repo::KeySlot slot = find_slot(repo, prefix);
   if (slot.retired) throw Error(Exit::failure, "key {} is already removed", slot.id.hex().substr(0, 12));
   if (slot.id == repo.unlocked().slot.id)
@@ -94,10 +98,14 @@ int key_remove(repo::Repository& repo, const std::string& prefix) {
     if (!s.retired && s.access == repo::Access::full && s.id != slot.id) ++usable_full;
   if (usable_full == 0)
     throw Error(Exit::failure, "refusing to remove key {}: no other full key would be left", slot.id.hex().substr(0, 12));
-  // Keep the public signing key so snapshots it signed still verify.
+  // Keep the public signing key so the snapshots it signed until now still verify — and only
+  // those: a stolen copy of the removed key cannot sign new trusted snapshots.
   slot.retired = true;
   slot.sealed.clear();
   slot.salt.clear();
+  for (auto& r : repo.load_snapshots())
+    if (r.snapshot.signer == slot.id && r.trusted) slot.retired_snapshots.push_back(r.id);
+  repo::endorse(slot, repo.keys());
   repo.save_slot(slot);
   log::info("removed key {} (its public signing key is kept to verify old snapshots)", slot.id.hex().substr(0, 12));
   return 0;

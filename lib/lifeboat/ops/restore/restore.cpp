@@ -40,14 +40,19 @@ int snapshots(repo::Repository& repo, const Selection& sel) {
     if (sel.json) {
       json summary = json::object();
       for (auto& [k, v] : s.summary) summary[k] = v;
+      auto texts = [](const std::vector<std::string>& v) {
+        json a = json::array();
+        for (auto& x : v) a.push_back(printable(x));
+        return a;
+      };
       out.push_back({{"id", r.id.hex()},
                      {"time", repo::format_time(s.time_ns)},
                      {"time_ns", s.time_ns},
-                     {"host", s.host},
-                     {"job", s.job},
-                     {"kind", s.kind},
-                     {"paths", s.paths},
-                     {"tags", s.tags},
+                     {"host", printable(s.host)},
+                     {"job", printable(s.job)},
+                     {"kind", printable(s.kind)},
+                     {"paths", texts(s.paths)},
+                     {"tags", texts(s.tags)},
                      {"tree", s.tree.hex()},
                      {"signer", s.signer.hex()},
                      {"trusted", r.trusted},
@@ -59,7 +64,7 @@ int snapshots(repo::Repository& repo, const Selection& sel) {
       std::string paths;
       for (auto& p : s.paths) paths += (paths.empty() ? "" : " ") + printable(p);
       fmt::print("{}  {}  {:<12} {:<12} {:<12} {}{}\n", r.id.hex().substr(0, 12), repo::format_time(s.time_ns),
-                 s.host, s.job.empty() ? "-" : s.job, tags.empty() ? "-" : tags, paths,
+                 printable(s.host), s.job.empty() ? "-" : printable(s.job), tags.empty() ? "-" : printable(tags), paths,
                  r.trusted ? "" : "  [" + r.signer_status + "]");
     }
   }
@@ -111,8 +116,8 @@ std::optional<repo::Node> find_node(repo::Repository& repo, const Id32& root, co
 
 json node_json(const repo::Node& n, const std::string& path) {
   json j = {{"path", printable(path)}, {"type", repo::node_type_name(n.type)}, {"mode", n.mode},
-            {"uid", n.uid},            {"gid", n.gid},                        {"user", n.user},
-            {"group", n.group},        {"mtime", repo::format_time(n.mtime_ns)}, {"mtime_ns", n.mtime_ns}};
+            {"uid", n.uid},            {"gid", n.gid},                        {"user", printable(n.user)},
+            {"group", printable(n.group)},        {"mtime", repo::format_time(n.mtime_ns)}, {"mtime_ns", n.mtime_ns}};
   if (n.type == repo::NodeType::file) j["size"] = n.size;
   if (n.type == repo::NodeType::symlink) j["target"] = printable(n.target);
   return j;
