@@ -52,6 +52,14 @@ void add_global_options(CLI::App& app, GlobalOptions& g) {
   app.add_flag("-v,--verbose", g.verbose, "Print more detail");
 }
 
+// Lets global options appear after a subcommand too (backup-create init --json).
+void fall_through(CLI::App& app) {
+  for (CLI::App* sub : app.get_subcommands({})) {
+    sub->fallthrough();
+    fall_through(*sub);
+  }
+}
+
 }  // namespace
 
 std::string Context::repository_url(const std::string& job) const {
@@ -94,6 +102,7 @@ int run_tool(const std::string& name, const std::string& description, int argc, 
   std::function<int(Context&)> command;
   try {
     command = setup(app, ctx);
+    fall_through(app);
     refuse_secret_arguments(argc, argv);
     try {
       app.parse(argc, argv);

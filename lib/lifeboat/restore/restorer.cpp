@@ -27,6 +27,8 @@ namespace {
 struct ItemError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// The directory an item belongs in could not be restored (already reported once).
+struct DirFailed {};
 
 std::string err(const char* what) { return fmt::format("{}: {}", what, fs::errno_text(errno)); }
 
@@ -136,12 +138,12 @@ void Restorer::run(const Id32& root_tree) {
 
 int Restorer::ensure(Dir& dir) {
   if (dir.fd || m_options.dry_run) return dir.fd.get();
-  if (dir.failed) throw ItemError("its directory could not be restored");
+  if (dir.failed) throw DirFailed{};
   int parent = ensure(*dir.parent);
   if (::mkdirat(parent, dir.name.c_str(), 0700) != 0 && errno != EEXIST) {
     dir.failed = true;
     m_reporter.report(dir.path, err("unable to create directory"));
-    throw ItemError("its directory could not be restored");
+    throw DirFailed{};
   }
   // O_NOFOLLOW: an existing symlink (planted by an earlier entry or already in the target)
   // is never followed.
@@ -151,7 +153,7 @@ int Restorer::ensure(Dir& dir) {
     m_reporter.report(dir.path, errno == ELOOP || errno == ENOTDIR
                                     ? "a non-directory (or symlink) is in the way; not followed"
                                     : err("unable to open directory"));
-    throw ItemError("its directory could not be restored");
+    throw DirFailed{};
   }
   m_stats.dirs++;
   return dir.fd.get();
@@ -190,8 +192,9 @@ void Restorer::walk(const Id32& tree_id, Dir& dir, int depth) {
     try {
       restore_node(node, dir, path, depth);
     } catch (const ItemError& e) {
-      // reported where it happened, or here if not yet
-      if (std::string(e.what()) != "its directory could not be restored") m_reporter.report(path, e.what());
+      m_reporter.report(path, e.what());
+    } catch (const DirFailed&) {
+      // reported once, for the directory
     }
   }
   m_ancestors.pop_back();
