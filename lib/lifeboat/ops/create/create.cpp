@@ -45,9 +45,21 @@ int run(repo::Repository& repo, const Options& o) {
   if (o.stdin_mode && !o.paths.empty()) throw UsageError("--stdin takes no PATH arguments");
   if (!o.stdin_mode && o.paths.empty())
     throw UsageError("nothing to back up: give PATH arguments, --stdin, or --job NAME of a configured job");
-  if (o.stdin_mode && (o.stdin_name.find('/') != std::string::npos || o.stdin_name == "." ||
-                       o.stdin_name == ".."))
-    throw UsageError("--stdin-name '{}' must be a plain file name", o.stdin_name);
+  std::string stdin_path;  // normalised "/a/b"
+  if (o.stdin_mode) {
+    for (size_t pos = 0; pos <= o.stdin_name.size();) {
+      size_t slash = o.stdin_name.find('/', pos);
+      if (slash == std::string::npos) slash = o.stdin_name.size();
+      std::string part = o.stdin_name.substr(pos, slash - pos);
+      pos = slash + 1;
+      if (part.empty()) continue;
+      if (part == "." || part == ".." || part.size() > 255)
+        throw UsageError("--stdin-name '{}' is not a valid path ('.', '..' and names over 255 bytes are not allowed)",
+                         o.stdin_name);
+      stdin_path += "/" + part;
+    }
+    if (stdin_path.empty()) throw UsageError("--stdin-name '{}' names no file", o.stdin_name);
+  }
 
   auto lock = repo::RepoLock::acquire(repo, false, "backup");
   repo.load_index();
@@ -65,7 +77,7 @@ int run(repo::Repository& repo, const Options& o) {
   Reporter reporter;
   repo::BlobSaver saver(repo);
   source::files::Scanner scanner(repo, saver, cache, reporter);
-  Id32 tree = o.stdin_mode ? scanner.scan_stream(0, o.stdin_name) : scanner.scan(scan);
+  Id32 tree = o.stdin_mode ? scanner.scan_stream(0, stdin_path) : scanner.scan(scan);
   saver.flush();
 
   auto stats = scanner.stats();
@@ -76,7 +88,7 @@ int run(repo::Repository& repo, const Options& o) {
   snap.host = o.host.empty() ? default_host() : o.host;
   snap.job = o.job;
   snap.kind = o.stdin_mode ? "stdin" : "files";
-  snap.paths = o.stdin_mode ? std::vector<std::string>{"/" + o.stdin_name} : scan.paths;
+  snap.paths = o.stdin_mode ? std::vector<std::string>{stdin_path} : scan.paths;
   snap.tags = o.tags;
   snap.tree = tree;
   snap.program = std::string("lifeboat ") + LIFEBOAT_VERSION;

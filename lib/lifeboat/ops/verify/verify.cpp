@@ -117,6 +117,9 @@ int run(repo::Repository& repo, const Options& o) {
     int rc = quick(repo.storage(), o);
     if (!o.read_data && o.subset.empty()) return rc;
   }
+  // Directory listings are sealed like file content: a write-only key could check only part
+  // of the repository, and a partial check must not look like a clean one.
+  repo.require_read("verifying the repository (use --quick to check stored bytes without a key)");
   Problems problems;
   // 1. index
   try {
@@ -162,7 +165,7 @@ int run(repo::Repository& repo, const Options& o) {
       problems.add("tree " + tid.hex().substr(0, 16), fmt::format("directory '{}' is not in the index (missing data)", path.empty() ? "/" : printable(path)));
       return;
     }
-    if (!repo.can_read() || depth > 4096) return;
+    if (depth > 4096) return;
     repo::Tree tree;
     try {
       tree = repo.read_tree(tid);
@@ -183,7 +186,6 @@ int run(repo::Repository& repo, const Options& o) {
     }
   };
   for (auto& s : snapshots) walk(s.snapshot.tree, "", 0);
-  if (!repo.can_read()) log::warn("this key is write-only: directory listings were not read, so only the snapshots' root trees were checked");
 
   json summary = {{"mode", o.read_data || !o.subset.empty() ? "read-data" : "structure"},
                   {"packs", packs.size()},
@@ -243,7 +245,6 @@ int run(repo::Repository& repo, const Options& o) {
         damaged.insert(b.id);
         continue;
       }
-      if (!repo.can_read()) continue;
       try {
         repo.decode_blob(p, b, stored);
       } catch (const IntegrityError& e) {
@@ -258,7 +259,7 @@ int run(repo::Repository& repo, const Options& o) {
   log::info("read {} of {} packs ({} blobs, {} bytes)", chosen.size(), packs.size(), blobs, bytes);
 
   // 6. name the files that lost data
-  if (!damaged.empty() && repo.can_read()) {
+  if (!damaged.empty()) {
     std::set<Id32> visited;
     std::function<void(const Id32&, const std::string&, const std::string&, int)> find =
         [&](const Id32& tid, const std::string& path, const std::string& snap, int depth) {

@@ -273,9 +273,9 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
       node.size = static_cast<uint64_t>(st.st_size);
       read_xattrs(-1, proc_path(dirfd, name), path, node);
       const CacheEntry* cached = m_cache.find(path);
-      if (cached && m_options->use_cache && cached->inode == st.st_ino &&
-          cached->size == node.size && cached->mtime_ns == node.mtime_ns &&
-          cached->ctime_ns == ns_of(st.st_ctim) &&
+      bool same = cached && cached->inode == st.st_ino && cached->size == node.size &&
+                  cached->mtime_ns == node.mtime_ns && cached->ctime_ns == ns_of(st.st_ctim);
+      if (same && m_options->use_cache &&
           std::all_of(cached->content.begin(), cached->content.end(),
                       [&](const ContentItem& c) { return c.hole || m_saver.known(c.chunk); })) {
         node.content = cached->content;
@@ -294,7 +294,7 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
         return false;
       }
       if (!read_content(fd.get(), path, fst, node)) return false;
-      (cached ? m_stats.files_changed : m_stats.files_new)++;
+      (!cached ? m_stats.files_new : same ? m_stats.files_unchanged : m_stats.files_changed)++;
       m_cache.put(path, {static_cast<uint64_t>(fst.st_ino), node.size, node.mtime_ns,
                          ns_of(fst.st_ctim), node.content});
       return true;
@@ -437,9 +437,16 @@ Id32 Scanner::scan(const ScanOptions& options) {
   return save_virtual(root);
 }
 
-Id32 Scanner::scan_stream(int fd, const std::string& name) {
+Id32 Scanner::scan_stream(int fd, const std::string& path) {
+  std::vector<std::string> parts;
+  for (size_t pos = 1; pos <= path.size();) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string::npos) slash = path.size();
+    parts.push_back(path.substr(pos, slash - pos));
+    pos = slash + 1;
+  }
   Node node;
-  node.name = name;
+  node.name = parts.back();
   node.type = NodeType::file;
   node.mode = 0600;
   node.uid = ::geteuid();
@@ -468,9 +475,25 @@ Id32 Scanner::scan_stream(int fd, const std::string& name) {
     node.content.push_back({id, 0});
   }
   m_stats.files_new++;
-  Tree tree;
-  tree.nodes.push_back(std::move(node));
-  return save_tree(tree);
+  // Wrap the file in the directories its path names (owned by us, mode 0700, dated now).
+  Node child = std::move(node);
+  for (size_t i = parts.size() - 1;; --i) {
+    Tree tree;
+    tree.nodes.push_back(std::move(child));
+    Id32 id = save_tree(tree);
+    if (i == 0) return id;
+    child = Node{};
+    child.name = parts[i - 1];
+    child.type = NodeType::dir;
+    child.mode = 0700;
+    child.uid = ::geteuid();
+    child.gid = ::getegid();
+    child.user = user_name(child.uid);
+    child.group = group_name(child.gid);
+    child.mtime_ns = ns_of(now);
+    child.subtree = id;
+    m_stats.dirs++;
+  }
 }
 
 }  // namespace lifeboat::source::files

@@ -46,8 +46,8 @@ class Scanner {
   // Backs up the paths; returns the root tree id. Throws Error(failure) when a given path
   // does not exist or cannot be opened (nothing is worth a snapshot then).
   Id32 scan(const ScanOptions& options);
-  // Backs up everything read from fd as one file named name (at the root of the snapshot).
-  Id32 scan_stream(int fd, const std::string& name);
+  // Backs up everything read from fd as one file at path ("/name" or "/dir/name", normalised).
+  Id32 scan_stream(int fd, const std::string& path);
   const ScanStats& stats() const { return m_stats; }
 
  private:
