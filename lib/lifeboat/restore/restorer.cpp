@@ -93,7 +93,6 @@ struct Restorer::Dir {
   const Node* node = nullptr;  // null for the target itself
   fs::UniqueFd fd;
   std::string path;  // as in the snapshot, for messages and patterns
-  std::vector<std::string> components;
   bool failed = false;
 };
 
@@ -181,7 +180,7 @@ void Restorer::walk(const Id32& tree_id, Dir& dir, int depth) {
   for (const Node& node : tree.nodes) {
     std::string path = dir.path + "/" + node.name;
     if (auto why = bad_name(node.name)) {
-      m_reporter.report(dir.path + "/" + printable(node.name), "unsafe name in snapshot (" + *why + "); skipped");
+      m_reporter.report(dir.path + "/" + node.name, "unsafe name in snapshot (" + *why + "); skipped");
       continue;
     }
     if (!seen.insert(node.name).second) {
@@ -231,8 +230,6 @@ void Restorer::restore_node(const Node& node, Dir& dir, const std::string& path,
     child.name = node.name;
     child.node = &node;
     child.path = path;
-    child.components = dir.components;
-    child.components.push_back(node.name);
     if (selected) ensure(child);
     walk(*node.subtree, child, depth + 1);
     finish_dir(child);
@@ -305,8 +302,9 @@ void Restorer::restore_file(const Node& node, Dir& dir, const std::string& path)
   apply_metadata(fd.get(), dirfd, node, path);
   m_stats.files++;
   if (node.links > 1) {
-    auto comps = dir.components;
-    comps.push_back(node.name);
+    std::vector<std::string> comps{node.name};
+    for (const Dir* d = &dir; d && d->node; d = d->parent) comps.push_back(d->name);
+    std::reverse(comps.begin(), comps.end());
     m_links.emplace(node.inode, std::move(comps));
   }
 }

@@ -40,6 +40,8 @@ class TarWriter {
   TarWriter(repo::Repository& repo, int fd, Reporter& reporter) : m_repo(repo), m_reporter(reporter), m_cache(repo) {
     m_archive.reset(archive_write_new());
     archive_write_set_format_pax(m_archive.get());
+    // SCHILY.xattr.* is what GNU tar (--xattrs) and bsdtar both read.
+    archive_write_set_format_option(m_archive.get(), "pax", "xattrheader", "SCHILY");
     archive_write_set_bytes_in_last_block(m_archive.get(), 1);
     if (archive_write_open_fd(m_archive.get(), fd) != ARCHIVE_OK) fail("open");
   }
@@ -67,7 +69,7 @@ class TarWriter {
     for (auto& node : tree.nodes) {
       std::string path = prefix.empty() ? node.name : prefix + "/" + node.name;
       if (auto why = bad_name(node.name)) {
-        m_reporter.report("/" + prefix + "/" + printable(node.name), "unsafe name in snapshot (" + *why + "); skipped");
+        m_reporter.report("/" + prefix + "/" + node.name, "unsafe name in snapshot (" + *why + "); skipped");
         continue;
       }
       if (!seen.insert(node.name).second) {
@@ -125,7 +127,9 @@ class TarWriter {
       default:
         break;
     }
-    if (archive_write_header(m_archive.get(), e.get()) < ARCHIVE_OK) fail("header");
+    // ARCHIVE_WARN: a name that is not UTF-8 was stored as raw bytes with hdrcharset=BINARY
+    // for that entry alone, which is what we want.
+    if (archive_write_header(m_archive.get(), e.get()) < ARCHIVE_WARN) fail("header");
     if (!data) return;
     static const Bytes zeros(1 << 16);
     for (auto& item : node.content) {
