@@ -9,6 +9,7 @@ chmod 755 "$T"
 trap 'rm -rf "$T"' EXIT
 export LIFEBOAT_REPOSITORY="$T/repo"
 export LIFEBOAT_CACHE_DIR="$T/cache"
+export LIFEBOAT_STATE_DIR="$T/state"
 printf 'correct horse battery staple\n' > "$T/password"
 chmod 600 "$T/password"
 export LIFEBOAT_PASSWORD_FILE="$T/password"

@@ -79,7 +79,18 @@ std::unique_ptr<repo::Repository> Context::open(const std::string& job) const {
   if (!store->stat("config"))
     throw Error(Exit::repo_not_found, "no repository at '{}' (create one with: backup-create init)",
                 store->describe());
-  return repo::Repository::open(std::move(store), secret(job));
+  auto repo = repo::Repository::open(std::move(store), secret(job));
+  repo->set_state_dir(state_dir());
+  return repo;
+}
+
+std::string Context::state_dir() const {
+  if (auto s = env("LIFEBOAT_STATE_DIR"); !s.empty()) return s;
+  if (!config.state_dir.empty()) return config.state_dir;
+  if (::geteuid() == 0) return "/var/lib/lifeboat";
+  if (auto x = env("XDG_STATE_HOME"); !x.empty()) return x + "/lifeboat";
+  if (auto h = env("HOME"); !h.empty()) return h + "/.local/state/lifeboat";
+  return "/tmp/lifeboat-state-" + std::to_string(::geteuid());
 }
 
 std::string Context::cache_dir() const {

@@ -38,6 +38,9 @@ struct Context {
   repo::Secret secret(const std::string& job = "", bool confirm_new = false) const;
   std::unique_ptr<repo::Repository> open(const std::string& job = "") const;
   std::string cache_dir() const;
+  // LIFEBOAT_STATE_DIR, the configuration's state-dir, /var/lib/lifeboat for root, else
+  // $XDG_STATE_HOME/lifeboat or ~/.local/state/lifeboat.
+  std::string state_dir() const;
 };
 
 // Parses argv and runs the command set up by `setup`, which adds the tool's own options and

@@ -75,8 +75,9 @@ class Parser {
     Config c;
     c.path = m_path;
     if (root.IsNull()) return c;
-    check_keys(root, "the top level", {"cache-dir", "repositories", "jobs"});
+    check_keys(root, "the top level", {"cache-dir", "state-dir", "repositories", "jobs"});
     if (root["cache-dir"]) c.cache_dir = str(root["cache-dir"], "cache-dir");
+    if (root["state-dir"]) c.state_dir = str(root["state-dir"], "state-dir");
     if (auto repos = root["repositories"]) {
       if (!repos.IsMap()) fail(repos, "repositories must be a mapping of names to repositories");
       for (auto it = repos.begin(); it != repos.end(); ++it) {

@@ -32,6 +32,7 @@ struct JobConfig {
 struct Config {
   std::string path;  // empty when no file was loaded
   std::string cache_dir;
+  std::string state_dir;
   std::map<std::string, RepositoryConfig> repositories;
   std::map<std::string, JobConfig> jobs;
   const JobConfig* job(const std::string& name) const;

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <set>
 
 #include "lifeboat/compress/zstd.hpp"
 #include "lifeboat/core/log.hpp"
+#include "lifeboat/util/fs.hpp"
 
 namespace lifeboat::repo {
 
@@ -231,7 +233,46 @@ std::vector<SnapshotRecord> Repository::load_snapshots() {
   std::stable_sort(out.begin(), out.end(), [](const SnapshotRecord& a, const SnapshotRecord& b) {
     return a.snapshot.time_ns < b.snapshot.time_ns;
   });
+  check_high_water_mark(out);
   return out;
+}
+
+void Repository::check_high_water_mark(const std::vector<SnapshotRecord>& records) {
+  if (m_state_dir.empty()) return;
+  std::string path = fmt::format("{}/{}/snapshots-seen", m_state_dir, m_config.id.hex());
+  std::set<Id32> current;
+  for (auto& r : records)
+    if (r.trusted) current.insert(r.id);
+  std::vector<Id32> missing;
+  std::optional<Bytes> data;
+  try {
+    data = fs::read_file(path);
+  } catch (const Error& e) {
+    log::warn("unable to read the snapshots seen (rollback detection is weaker): {}", e.what());
+    return;
+  }
+  if (data) {
+    std::string_view text = as_chars(*data);
+    for (size_t pos = 0; pos + 64 <= text.size(); pos = text.find('\n', pos) + 1) {
+      Id32 id;
+      if (parse_id(text.substr(pos, 64), id) && !current.count(id)) missing.push_back(id);
+      if (text.find('\n', pos) == std::string_view::npos) break;
+    }
+  }
+  if (!missing.empty())
+    throw IntegrityError(
+        "the snapshot list was rolled back: {} snapshot(s) this host listed before are gone (first: {}); "
+        "the storage may have been reverted or tampered with. If they were removed on purpose, "
+        "delete '{}' to accept the current list",
+        missing.size(), missing.front().hex().substr(0, 12), path);
+  std::string out;
+  for (auto& id : current) out += id.hex() + "\n";
+  try {
+    fs::make_dirs(path.substr(0, path.rfind('/')), 0700);
+    fs::write_file_atomic(path, as_bytes(out), 0600);
+  } catch (const Error& e) {
+    log::warn("unable to record the snapshots seen (rollback detection is weaker): {}", e.what());
+  }
 }
 
 Id32 Repository::save_snapshot(Snapshot s) {

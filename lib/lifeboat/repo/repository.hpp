@@ -71,8 +71,15 @@ class Repository {
   Bytes decode_blob(const PackInfo& pack, const BlobEntry& entry, ByteView stored);
   crypto::Key32 pack_key(const PackInfo& pack);
 
-  // Snapshots, newest last; signatures checked against the repository's signers.
+  // Snapshots, newest last; signatures checked against the repository's signers. When a
+  // state directory is set, throws IntegrityError if a snapshot this host listed before is
+  // gone (a rolled-back snapshot list), then records the current list as seen.
   std::vector<SnapshotRecord> load_snapshots();
+  // Where this host keeps its high-water mark of seen snapshots (DESIGN.md §4, §7).
+  void set_state_dir(const std::string& dir) { m_state_dir = dir; }
+  // Throws IntegrityError when a snapshot recorded as seen is not among the trusted records,
+  // then records them as seen. Unreadable local state only weakens the check (a warning).
+  void check_high_water_mark(const std::vector<SnapshotRecord>& records);
   SnapshotRecord load_snapshot(const Id32& id);
   Id32 save_snapshot(Snapshot snapshot);
 
@@ -92,6 +99,7 @@ class Repository {
   std::mutex m_key_mutex;
   std::map<Id32, crypto::Key32> m_pack_keys;
   std::optional<std::map<Id32, KeySlot>> m_signers;
+  std::string m_state_dir;
 };
 
 // Resolves SNAPSHOT (a full id, a unique prefix of >= 8 hex digits, or "latest" narrowed by

@@ -118,16 +118,9 @@ int run(repo::Repository& repo, const Options& o) {
   if (o.json) {
     nlohmann::json errors = nlohmann::json::array();
     for (auto& p : problems) errors.push_back({{"item", printable(p.item)}, {"message", p.message}});
-    nlohmann::json j = {{"snapshot_id", id.hex()},
-                        {"files_new", stats.files_new},
-                        {"files_changed", stats.files_changed},
-                        {"files_unchanged", stats.files_unchanged},
-                        {"dirs", stats.dirs},
-                        {"bytes_read", stats.bytes_read},
-                        {"bytes_added", saved.bytes_added},
-                        {"bytes_stored", saved.bytes_stored},
-                        {"duration_seconds", seconds},
-                        {"errors", errors}};
+    nlohmann::json j = {{"snapshot_id", id.hex()}, {"duration_seconds", seconds}};
+    for (auto& [key, value] : snap.summary) j[key] = value;
+    j["errors"] = errors;  // the list, where the snapshot records only the count
     fmt::print("{}\n", j.dump());
   } else {
     log::info("files: {} new, {} changed, {} unchanged; {} directories", stats.files_new,

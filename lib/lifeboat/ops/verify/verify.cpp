@@ -155,6 +155,11 @@ int run(repo::Repository& repo, const Options& o) {
       problems.add("snapshots/" + id.hex(), e.what());
     }
   }
+  try {
+    repo.check_high_water_mark(snapshots);
+  } catch (const IntegrityError& e) {
+    problems.add("snapshots/", e.what());
+  }
   // 4. every referenced blob indexed (trees need a full key)
   std::set<Id32> seen_trees;
   uint64_t trees = 0, references = 0;

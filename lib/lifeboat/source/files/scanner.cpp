@@ -185,10 +185,16 @@ void Scanner::chunk_range(int fd, uint64_t begin, uint64_t end, std::vector<Cont
       return static_cast<size_t>(got);
     }
   });
+  consume_chunks(out);
+}
+
+uint64_t Scanner::consume_chunks(std::vector<ContentItem>& out) {
+  uint64_t total = 0;
   for (;;) {
     cancel::check();
     ByteView chunk = m_chunker.next();
-    if (chunk.empty()) break;
+    if (chunk.empty()) return total;
+    total += chunk.size();
     m_stats.bytes_read += chunk.size();
     Id32 id = m_repo.mac().compute(chunk);
     if (!m_saver.known(id)) m_saver.save(repo::BlobType::data, id, Bytes(chunk.begin(), chunk.end()));
@@ -464,16 +470,7 @@ Id32 Scanner::scan_stream(int fd, const std::string& path) {
       return static_cast<size_t>(got);
     }
   });
-  for (;;) {
-    cancel::check();
-    ByteView chunk = m_chunker.next();
-    if (chunk.empty()) break;
-    m_stats.bytes_read += chunk.size();
-    node.size += chunk.size();
-    Id32 id = m_repo.mac().compute(chunk);
-    if (!m_saver.known(id)) m_saver.save(repo::BlobType::data, id, Bytes(chunk.begin(), chunk.end()));
-    node.content.push_back({id, 0});
-  }
+  node.size = consume_chunks(node.content);
   m_stats.files_new++;
   // Wrap the file in the directories its path names (owned by us, mode 0700, dated now).
   Node child = std::move(node);

@@ -59,6 +59,8 @@ class Scanner {
   Id32 scan_dir(int fd, const std::string& path, uint64_t root_dev);
   bool read_content(int fd, const std::string& path, const struct stat& st, repo::Node& node);
   void chunk_range(int fd, uint64_t begin, uint64_t end, std::vector<repo::ContentItem>& out);
+  // Runs the chunker to the end of its stream, saving new chunks; returns the bytes read.
+  uint64_t consume_chunks(std::vector<repo::ContentItem>& out);
   void read_xattrs(int fd, const std::string& proc_path, const std::string& path, repo::Node& node);
   std::string user_name(uint32_t uid);
   std::string group_name(uint32_t gid);
