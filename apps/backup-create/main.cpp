@@ -8,15 +8,24 @@ using namespace lifeboat;
 
 int main(int argc, char** argv) {
   return cli::run_tool(
-      "backup-create", "Back up files or standard input into an encrypted, deduplicated repository.", argc, argv,
+      "backup-create",
+      "Back up files or standard input into an encrypted, deduplicated repository.", argc, argv,
       [](CLI::App& app, cli::Context& ctx) -> std::function<int(cli::Context&)> {
         static ops::create::Options o;
         app.add_option("paths", o.paths, "Files and directories to back up")->type_name("PATH");
-        app.add_option("--job", o.job, "Job name (runs the configured job when no PATH is given)")->type_name("NAME");
-        app.add_option("--host", o.host, "Host name to record (default: this host)")->type_name("NAME");
-        app.add_option("--tag", o.tags, "Tag the snapshot (repeatable)")->type_name("TAG")->allow_extra_args(false);
-        app.add_option("--exclude", o.excludes, "Exclude a glob pattern (repeatable)")->type_name("GLOB")->allow_extra_args(false);
-        app.add_option("--exclude-file", o.exclude_files, "Read exclude patterns from FILE")->type_name("FILE")->allow_extra_args(false);
+        app.add_option("--job", o.job, "Job name (runs the configured job when no PATH is given)")
+            ->type_name("NAME");
+        app.add_option("--host", o.host, "Host name to record (default: this host)")
+            ->type_name("NAME");
+        app.add_option("--tag", o.tags, "Tag the snapshot (repeatable)")
+            ->type_name("TAG")
+            ->allow_extra_args(false);
+        app.add_option("--exclude", o.excludes, "Exclude a glob pattern (repeatable)")
+            ->type_name("GLOB")
+            ->allow_extra_args(false);
+        app.add_option("--exclude-file", o.exclude_files, "Read exclude patterns from FILE")
+            ->type_name("FILE")
+            ->allow_extra_args(false);
         app.add_flag("--one-file-system", o.one_file_system, "Do not cross file-system boundaries");
         app.add_flag("--no-cache", o.no_cache, "Ignore the files cache and read every file");
         app.add_flag("--stdin", o.stdin_mode, "Back up standard input as one file");
@@ -30,28 +39,44 @@ int main(int argc, char** argv) {
         static bool write_only = false;
         static std::string label;
         auto* key_add = key->add_subcommand("add", "Add a key slot");
-        key_add->add_flag("--write-only", write_only, "The key can back up but cannot read content");
-        key_add->add_option("--new-password-file", ns.password_file, "Read the new password from FILE")->type_name("FILE");
-        key_add->add_option("--new-password-command", ns.password_command, "Run CMD for the new password")->type_name("CMD");
-        key_add->add_option("--new-key-file", ns.key_file, "Protect the new slot with a key file")->type_name("FILE");
+        key_add->add_flag("--write-only", write_only,
+                          "The key can back up but cannot read content");
+        key_add
+            ->add_option("--new-password-file", ns.password_file, "Read the new password from FILE")
+            ->type_name("FILE");
+        key_add
+            ->add_option("--new-password-command", ns.password_command,
+                         "Run CMD for the new password")
+            ->type_name("CMD");
+        key_add->add_option("--new-key-file", ns.key_file, "Protect the new slot with a key file")
+            ->type_name("FILE");
         key_add->add_option("--label", label, "A description of the key")->type_name("TEXT");
         static std::string remove_id;
         auto* key_remove = key->add_subcommand("remove", "Remove a key slot");
         key_remove->add_option("id", remove_id, "Key id (at least 8 hex digits)")->required();
         auto* key_passwd = key->add_subcommand("passwd", "Change the password of the key in use");
-        key_passwd->add_option("--new-password-file", ns.password_file, "Read the new password from FILE")->type_name("FILE");
-        key_passwd->add_option("--new-password-command", ns.password_command, "Run CMD for the new password")->type_name("CMD");
+        key_passwd
+            ->add_option("--new-password-file", ns.password_file, "Read the new password from FILE")
+            ->type_name("FILE");
+        key_passwd
+            ->add_option("--new-password-command", ns.password_command,
+                         "Run CMD for the new password")
+            ->type_name("CMD");
         static std::string generate_path;
-        auto* key_generate = key->add_subcommand("generate", "Write a new random key file (mode 0600)");
+        auto* key_generate =
+            key->add_subcommand("generate", "Write a new random key file (mode 0600)");
         key_generate->add_option("file", generate_path, "Where to write the key file")->required();
 
         return [=](cli::Context& ctx) -> int {
-          if (*init) return ops::create::init({ctx.repository_url(), ctx.secret("", true), ctx.global.json});
+          if (*init)
+            return ops::create::init({ctx.repository_url(), ctx.secret("", true), ctx.global.json});
           if (*key_generate) return ops::create::key_generate(generate_path);
           if (*key) {
             auto repo = ctx.open();
             if (*key_list) return ops::create::key_list(*repo, ctx.global.json);
-            if (*key_add) return ops::create::key_add(*repo, cli::new_secret(ns), write_only, label, ctx.global.json);
+            if (*key_add)
+              return ops::create::key_add(*repo, cli::new_secret(ns), write_only, label,
+                                          ctx.global.json);
             if (*key_remove) return ops::create::key_remove(*repo, remove_id);
             return ops::create::key_passwd(*repo, cli::new_secret(ns));
           }
@@ -60,14 +85,17 @@ int main(int argc, char** argv) {
             const auto* job = ctx.config.job(run.job);
             if (!job)
               throw UsageError("job '{}' is not defined in {}", run.job,
-                               ctx.config.path.empty() ? "any configuration file (none loaded)" : ctx.config.path);
+                               ctx.config.path.empty() ? "any configuration file (none loaded)"
+                                                       : ctx.config.path);
             run.paths = job->paths;
             if (run.excludes.empty()) run.excludes = job->exclude;
-            if (run.exclude_files.empty() && !job->exclude_file.empty()) run.exclude_files = {job->exclude_file};
+            if (run.exclude_files.empty() && !job->exclude_file.empty())
+              run.exclude_files = {job->exclude_file};
             if (run.tags.empty()) run.tags = job->tags;
             if (run.host.empty()) run.host = job->host;
             run.one_file_system = run.one_file_system || job->one_file_system;
-            if (run.paths.empty()) throw UsageError("job '{}' in {} has no paths", run.job, ctx.config.path);
+            if (run.paths.empty())
+              throw UsageError("job '{}' in {} has no paths", run.job, ctx.config.path);
           }
           run.json = ctx.global.json;
           run.cache_dir = ctx.cache_dir();

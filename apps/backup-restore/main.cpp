@@ -14,20 +14,30 @@ int main(int argc, char** argv) {
         static ops::restore::RestoreOptions o;
         auto selection = [](CLI::App* a) {
           a->add_option("--job", sel.filter.job, "Only snapshots of this job")->type_name("NAME");
-          a->add_option("--host", sel.filter.host, "Only snapshots of this host")->type_name("NAME");
-          a->add_option("--tag", sel.filter.tags, "Only snapshots with this tag (repeatable)")->type_name("TAG")->allow_extra_args(false);
+          a->add_option("--host", sel.filter.host, "Only snapshots of this host")
+              ->type_name("NAME");
+          a->add_option("--tag", sel.filter.tags, "Only snapshots with this tag (repeatable)")
+              ->type_name("TAG")
+              ->allow_extra_args(false);
           a->add_flag("--allow-unknown-signer", sel.allow_unknown_signer,
                       "Read snapshots whose signer is not a key of this repository");
         };
-        app.add_option("snapshot", o.snapshot, "Snapshot id, unique prefix (8+ hex digits) or 'latest'");
+        app.add_option("snapshot", o.snapshot,
+                       "Snapshot id, unique prefix (8+ hex digits) or 'latest'");
         app.add_option("--target", o.target, "Restore into DIR")->type_name("DIR");
-        app.add_option("--include", o.includes, "Restore only paths matching GLOB (repeatable)")->type_name("GLOB")->allow_extra_args(false);
-        app.add_option("--exclude", o.excludes, "Do not restore paths matching GLOB (repeatable)")->type_name("GLOB")->allow_extra_args(false);
-        app.add_option("--overwrite", o.overwrite, "Existing files: never, if-changed (default) or always")
+        app.add_option("--include", o.includes, "Restore only paths matching GLOB (repeatable)")
+            ->type_name("GLOB")
+            ->allow_extra_args(false);
+        app.add_option("--exclude", o.excludes, "Do not restore paths matching GLOB (repeatable)")
+            ->type_name("GLOB")
+            ->allow_extra_args(false);
+        app.add_option("--overwrite", o.overwrite,
+                       "Existing files: never, if-changed (default) or always")
             ->check(CLI::IsMember({"never", "if-changed", "always"}));
         app.add_flag("--verify", o.verify, "Read restored files back and check them");
         app.add_flag("--dry-run", o.dry_run, "Show what would be restored; write nothing");
-        app.add_flag("--numeric-owner", o.numeric_owner, "Restore owners by number, ignoring names");
+        app.add_flag("--numeric-owner", o.numeric_owner,
+                     "Restore owners by number, ignoring names");
         selection(&app);
 
         auto* snaps = app.add_subcommand("snapshots", "List snapshots");
@@ -44,7 +54,8 @@ int main(int argc, char** argv) {
         selection(diff);
         static std::string dump_snap, dump_path;
         static bool tar = false;
-        auto* dump = app.add_subcommand("dump", "Write one file, or the whole snapshot as tar, to stdout");
+        auto* dump =
+            app.add_subcommand("dump", "Write one file, or the whole snapshot as tar, to stdout");
         dump->add_option("snapshot", dump_snap, "Snapshot")->required();
         dump->add_option("path", dump_path, "File inside the snapshot");
         dump->add_flag("--tar", tar, "Write the whole snapshot as a pax tar stream");
@@ -58,7 +69,9 @@ int main(int argc, char** argv) {
           if (*diff) return ops::restore::diff(*repo, sel, diff_a, diff_b);
           if (*dump) return ops::restore::dump(*repo, sel, dump_snap, dump_path, tar);
           if (o.snapshot.empty())
-            throw UsageError("give a SNAPSHOT and --target DIR, or one of: snapshots, ls, diff, dump (see --help)");
+            throw UsageError(
+                "give a SNAPSHOT and --target DIR, or one of: snapshots, ls, diff, dump (see "
+                "--help)");
           return ops::restore::restore(*repo, sel, o);
         };
       });

@@ -33,7 +33,8 @@ struct Forge {
     saver.save(BlobType::tree, id, std::move(data));
     return id;
   }
-  static Node file(const std::string& name, std::vector<ContentItem> content, uint64_t size, uint32_t mode = 0644) {
+  static Node file(const std::string& name, std::vector<ContentItem> content, uint64_t size,
+                   uint32_t mode = 0644) {
     Node n;
     n.name = name;
     n.type = NodeType::file;
@@ -75,15 +76,16 @@ int main(int argc, char** argv) {
     auto pw = fs::read_file(argv[2]);
     std::string password(as_chars(*pw));
     while (!password.empty() && password.back() == '\n') password.pop_back();
-    auto repo = Repository::open(storage::open(argv[1]), {Secret::Type::password, password, "forge"});
+    auto repo =
+        Repository::open(storage::open(argv[1]), {Secret::Type::password, password, "forge"});
     repo->load_index();
     Forge f(*repo);
     Id32 content = f.blob("forged content\n");
     auto ok = Forge::file("ok.txt", {{content, 0}}, 15);
     std::vector<Node> root;
     if (scenario == "names") {
-      for (std::string bad : {std::string(".."), std::string("."), std::string("a/b"), std::string(""),
-                              std::string("x\0y", 3), outside})
+      for (std::string bad : {std::string(".."), std::string("."), std::string("a/b"),
+                              std::string(""), std::string("x\0y", 3), outside})
         root.push_back(Forge::file(bad, {{content, 0}}, 15));
       root.push_back(ok);
     } else if (scenario == "symlink-file") {

@@ -32,8 +32,9 @@ std::string read_secret_file(const std::string& path, const char* what) {
   if (::stat(path.c_str(), &st) != 0)
     throw UsageError("unable to read the {} '{}': {}", what, path, fs::errno_text(errno));
   if (st.st_mode & 0007)
-    throw UsageError("the {} '{}' is accessible to every user (mode {:o}); restrict it with: chmod 600 '{}'",
-                     what, path, st.st_mode & 0777, path);
+    throw UsageError(
+        "the {} '{}' is accessible to every user (mode {:o}); restrict it with: chmod 600 '{}'",
+        what, path, st.st_mode & 0777, path);
   auto data = fs::read_file(path);
   if (!data) throw UsageError("the {} '{}' does not exist", what, path);
   return std::string(as_chars(*data));
@@ -41,7 +42,8 @@ std::string read_secret_file(const std::string& path, const char* what) {
 
 std::string run_command(const std::string& cmd) {
   FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) throw Error(Exit::failure, "unable to run the password command: {}", fs::errno_text(errno));
+  if (!p)
+    throw Error(Exit::failure, "unable to run the password command: {}", fs::errno_text(errno));
   std::string out;
   char buf[4096];
   size_t n;
@@ -88,7 +90,8 @@ repo::Secret read_key_file(const std::string& path) {
 }
 
 repo::Secret Context::secret(const std::string& job, bool confirm_new) const {
-  int flags = !global.password_file.empty() + !global.password_command.empty() + !global.key_file.empty();
+  int flags =
+      !global.password_file.empty() + !global.password_command.empty() + !global.key_file.empty();
   if (flags > 1)
     throw UsageError("give only one of --password-file, --password-command and --key-file");
   if (!global.password_file.empty())
@@ -98,14 +101,16 @@ repo::Secret Context::secret(const std::string& job, bool confirm_new) const {
     return password(run_command(global.password_command), "--password-command");
   if (!global.key_file.empty()) return read_key_file(global.key_file);
   if (auto f = env("LIFEBOAT_PASSWORD_FILE"); !f.empty())
-    return password(strip_newline(read_secret_file(f, "password file")), "LIFEBOAT_PASSWORD_FILE " + f);
+    return password(strip_newline(read_secret_file(f, "password file")),
+                    "LIFEBOAT_PASSWORD_FILE " + f);
   if (auto c = env("LIFEBOAT_PASSWORD_COMMAND"); !c.empty())
     return password(run_command(c), "LIFEBOAT_PASSWORD_COMMAND");
   if (const char* p = std::getenv("LIFEBOAT_PASSWORD")) return password(p, "LIFEBOAT_PASSWORD");
   if (auto k = env("LIFEBOAT_KEY_FILE"); !k.empty()) return read_key_file(k);
   const config::RepositoryConfig* rc = nullptr;
   if (!job.empty())
-    if (auto* j = config.job(job); j && !j->repository.empty()) rc = config.repository(j->repository);
+    if (auto* j = config.job(job); j && !j->repository.empty())
+      rc = config.repository(j->repository);
   if (!rc && config.repositories.size() == 1) rc = &config.repositories.begin()->second;
   if (rc && (global.repo.empty() || global.repo == rc->url)) {
     std::string where = fmt::format("{} (repository '{}')", config.path, rc->name);
@@ -129,15 +134,19 @@ repo::Secret Context::secret(const std::string& job, bool confirm_new) const {
 repo::Secret new_secret(const NewSecretOptions& o) {
   int flags = !o.password_file.empty() + !o.password_command.empty() + !o.key_file.empty();
   if (flags > 1)
-    throw UsageError("give only one of --new-password-file, --new-password-command and --new-key-file");
+    throw UsageError(
+        "give only one of --new-password-file, --new-password-command and --new-key-file");
   if (!o.password_file.empty())
     return password(strip_newline(read_secret_file(o.password_file, "password file")),
                     "--new-password-file " + o.password_file);
-  if (!o.password_command.empty()) return password(run_command(o.password_command), "--new-password-command");
+  if (!o.password_command.empty())
+    return password(run_command(o.password_command), "--new-password-command");
   if (!o.key_file.empty()) return read_key_file(o.key_file);
   if (auto f = env("LIFEBOAT_NEW_PASSWORD_FILE"); !f.empty())
-    return password(strip_newline(read_secret_file(f, "password file")), "LIFEBOAT_NEW_PASSWORD_FILE");
-  if (const char* p = std::getenv("LIFEBOAT_NEW_PASSWORD")) return password(p, "LIFEBOAT_NEW_PASSWORD");
+    return password(strip_newline(read_secret_file(f, "password file")),
+                    "LIFEBOAT_NEW_PASSWORD_FILE");
+  if (const char* p = std::getenv("LIFEBOAT_NEW_PASSWORD"))
+    return password(p, "LIFEBOAT_NEW_PASSWORD");
   if (auto p = prompt("new password: ")) {
     auto again = prompt("repeat the new password: ");
     if (!again || *again != *p) throw UsageError("the passwords do not match");

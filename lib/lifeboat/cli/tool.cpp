@@ -15,8 +15,8 @@ namespace {
 
 // Options that would carry a secret on the command line, where every user can read it
 // through ps and /proc: refused with an explanation.
-constexpr const char* k_secret_flags[] = {"--password", "--passphrase", "--secret", "--key",
-                                          "--new-password", "--token"};
+constexpr const char* k_secret_flags[] = {"--password", "--passphrase",   "--secret",
+                                          "--key",      "--new-password", "--token"};
 
 void refuse_secret_arguments(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
@@ -39,14 +39,22 @@ std::string env(const char* name) {
 }
 
 void add_global_options(CLI::App& app, GlobalOptions& g) {
-  app.add_option("--repo", g.repo, "Repository URL or path")->envname("LIFEBOAT_REPOSITORY")->type_name("URL");
-  app.add_option("--password-file", g.password_file, "Read the password from FILE")->type_name("FILE");
-  app.add_option("--password-command", g.password_command, "Run CMD and read the password from its output")
-      ->type_name("CMD");
-  app.add_option("--key-file", g.key_file, "Open the repository with a key file")->type_name("FILE");
-  app.add_option("--config", g.config_path, "Configuration file (default /etc/lifeboat/lifeboat.yaml)")
+  app.add_option("--repo", g.repo, "Repository URL or path")
+      ->envname("LIFEBOAT_REPOSITORY")
+      ->type_name("URL");
+  app.add_option("--password-file", g.password_file, "Read the password from FILE")
       ->type_name("FILE");
-  app.add_option("--cache-dir", g.cache_dir, "Cache directory")->envname("LIFEBOAT_CACHE_DIR")->type_name("DIR");
+  app.add_option("--password-command", g.password_command,
+                 "Run CMD and read the password from its output")
+      ->type_name("CMD");
+  app.add_option("--key-file", g.key_file, "Open the repository with a key file")
+      ->type_name("FILE");
+  app.add_option("--config", g.config_path,
+                 "Configuration file (default /etc/lifeboat/lifeboat.yaml)")
+      ->type_name("FILE");
+  app.add_option("--cache-dir", g.cache_dir, "Cache directory")
+      ->envname("LIFEBOAT_CACHE_DIR")
+      ->type_name("DIR");
   app.add_flag("--json", g.json, "Machine-readable JSON output");
   app.add_flag("-q,--quiet", g.quiet, "Print only warnings and errors");
   app.add_flag("-v,--verbose", g.verbose, "Print more detail");
@@ -65,7 +73,8 @@ void fall_through(CLI::App& app) {
 std::string Context::repository_url(const std::string& job) const {
   if (!global.repo.empty()) return global.repo;
   if (!job.empty()) {
-    if (auto* j = config.job(job); j && !j->repository.empty()) return config.repository(j->repository)->url;
+    if (auto* j = config.job(job); j && !j->repository.empty())
+      return config.repository(j->repository)->url;
   }
   if (config.repositories.size() == 1) return config.repositories.begin()->second.url;
   throw UsageError(
@@ -126,7 +135,7 @@ int run_tool(const std::string& name, const std::string& description, int argc, 
     } catch (const CLI::ParseError& e) {
       throw UsageError("{} (see {} --help)", e.what(), name);
     }
-    log::set_level(ctx.global.quiet ? log::Level::quiet
+    log::set_level(ctx.global.quiet     ? log::Level::quiet
                    : ctx.global.verbose ? log::Level::verbose
                                         : log::Level::normal);
     if (ctx.global.json && !ctx.global.verbose) log::set_level(log::Level::quiet);

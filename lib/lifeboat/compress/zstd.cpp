@@ -11,7 +11,8 @@ std::optional<Bytes> compress(ByteView data, int level) {
   thread_local Bytes out;
   out.resize(ZSTD_compressBound(data.size()));
   size_t n = ZSTD_compressCCtx(ctx, out.data(), out.size(), data.data(), data.size(), level);
-  if (ZSTD_isError(n)) throw Error(Exit::failure, "zstd compression failed: {}", ZSTD_getErrorName(n));
+  if (ZSTD_isError(n))
+    throw Error(Exit::failure, "zstd compression failed: {}", ZSTD_getErrorName(n));
   // Keep compression only when it saves at least 1/32 of the size.
   if (n + data.size() / 32 >= data.size()) return std::nullopt;
   // An exact-size copy: the bound-sized buffer would otherwise keep its capacity while the

@@ -37,12 +37,14 @@ class Parser {
     throw UsageError("{}:{}: {}", m_path, mark.is_null() ? 0 : mark.line + 1, msg);
   }
 
-  void check_keys(const YAML::Node& map, const std::string& where, const std::vector<std::string>& valid) {
+  void check_keys(const YAML::Node& map, const std::string& where,
+                  const std::vector<std::string>& valid) {
     if (!map.IsMap()) fail(map, fmt::format("{} must be a mapping", where));
     for (auto it = map.begin(); it != map.end(); ++it) {
       auto key = it->first.as<std::string>();
       if (std::find(valid.begin(), valid.end(), key) == valid.end())
-        fail(it->first, fmt::format("unknown key '{}' in {} (valid keys: {})", key, where, join(valid)));
+        fail(it->first,
+             fmt::format("unknown key '{}' in {} (valid keys: {})", key, where, join(valid)));
     }
   }
 
@@ -89,11 +91,14 @@ class Parser {
         if (!n["url"]) fail(n, fmt::format("{} has no url", where));
         r.url = str(n["url"], "url");
         int secrets = 0;
-        if (n["password-file"]) r.password_file = str(n["password-file"], "password-file"), ++secrets;
-        if (n["password-command"]) r.password_command = str(n["password-command"], "password-command"), ++secrets;
+        if (n["password-file"])
+          r.password_file = str(n["password-file"], "password-file"), ++secrets;
+        if (n["password-command"])
+          r.password_command = str(n["password-command"], "password-command"), ++secrets;
         if (n["key-file"]) r.key_file = str(n["key-file"], "key-file"), ++secrets;
         if (secrets > 1)
-          fail(n, fmt::format("{} gives more than one of password-file, password-command, key-file", where));
+          fail(n, fmt::format("{} gives more than one of password-file, password-command, key-file",
+                              where));
         c.repositories.emplace(r.name, r);
       }
     }
@@ -104,14 +109,17 @@ class Parser {
         j.name = it->first.as<std::string>();
         const YAML::Node& n = it->second;
         std::string where = fmt::format("job '{}'", j.name);
-        check_keys(n, where, {"repository", "paths", "exclude", "exclude-file", "tags", "host", "one-file-system"});
+        check_keys(
+            n, where,
+            {"repository", "paths", "exclude", "exclude-file", "tags", "host", "one-file-system"});
         if (n["repository"]) {
           j.repository = str(n["repository"], "repository");
           if (!c.repositories.count(j.repository)) {
             std::vector<std::string> names;
             for (auto& [k, v] : c.repositories) names.push_back(k);
-            fail(n["repository"], fmt::format("{} names unknown repository '{}' (defined: {})", where,
-                                              j.repository, names.empty() ? "none" : join(names)));
+            fail(n["repository"],
+                 fmt::format("{} names unknown repository '{}' (defined: {})", where, j.repository,
+                             names.empty() ? "none" : join(names)));
           }
         }
         if (n["paths"]) j.paths = list(n["paths"], "paths");
@@ -119,7 +127,8 @@ class Parser {
         if (n["exclude-file"]) j.exclude_file = str(n["exclude-file"], "exclude-file");
         if (n["tags"]) j.tags = list(n["tags"], "tags");
         if (n["host"]) j.host = str(n["host"], "host");
-        if (n["one-file-system"]) j.one_file_system = boolean(n["one-file-system"], "one-file-system");
+        if (n["one-file-system"])
+          j.one_file_system = boolean(n["one-file-system"], "one-file-system");
         c.jobs.emplace(j.name, j);
       }
     }
@@ -137,7 +146,8 @@ Config load(const std::string& path) {
   try {
     root = YAML::LoadFile(path);
   } catch (const YAML::BadFile&) {
-    throw UsageError("unable to read configuration file '{}' (does it exist and is it readable?)", path);
+    throw UsageError("unable to read configuration file '{}' (does it exist and is it readable?)",
+                     path);
   } catch (const YAML::Exception& e) {
     throw UsageError("{}:{}: invalid YAML: {}", path, e.mark.line + 1, e.msg);
   }

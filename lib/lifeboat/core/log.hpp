@@ -16,11 +16,13 @@ void write(Level at, std::string_view prefix, std::string_view message);
 
 template <typename... Args>
 void info(fmt::format_string<Args...> f, Args&&... args) {
-  if (level() >= Level::normal) write(Level::normal, "", fmt::format(f, std::forward<Args>(args)...));
+  if (level() >= Level::normal)
+    write(Level::normal, "", fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
 void verbose(fmt::format_string<Args...> f, Args&&... args) {
-  if (level() >= Level::verbose) write(Level::verbose, "", fmt::format(f, std::forward<Args>(args)...));
+  if (level() >= Level::verbose)
+    write(Level::verbose, "", fmt::format(f, std::forward<Args>(args)...));
 }
 // Warnings are shown even with --quiet: they describe data the run did not handle.
 template <typename... Args>

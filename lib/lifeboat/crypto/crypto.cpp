@@ -151,13 +151,13 @@ Bytes hkdf_sha256(ByteView ikm, ByteView salt, ByteView info, size_t length) {
   OSSL_PARAM params[5];
   int i = 0;
   params[i++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
-  params[i++] = OSSL_PARAM_construct_octet_string(
-      OSSL_KDF_PARAM_KEY, const_cast<std::byte*>(ikm.data()), ikm.size());
+  params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                                  const_cast<std::byte*>(ikm.data()), ikm.size());
   if (!salt.empty())
     params[i++] = OSSL_PARAM_construct_octet_string(
         OSSL_KDF_PARAM_SALT, const_cast<std::byte*>(salt.data()), salt.size());
-  params[i++] = OSSL_PARAM_construct_octet_string(
-      OSSL_KDF_PARAM_INFO, const_cast<std::byte*>(info.data()), info.size());
+  params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+                                                  const_cast<std::byte*>(info.data()), info.size());
   params[i] = OSSL_PARAM_construct_end();
   Bytes out(length);
   if (!ctx || EVP_KDF_derive(ctx.get(), u8(out.data()), length, params) != 1) fail("hkdf");
@@ -220,8 +220,8 @@ std::optional<Bytes> aes_gcm_open(ByteView key, ByteView nonce, ByteView ad, Byt
   size_t done = 0;
   while (done < ct_len) {
     int step = static_cast<int>(std::min<size_t>(ct_len - done, 1 << 30));
-    if (EVP_DecryptUpdate(ctx.get(), u8(out.data() + done), &len, u8(sealed.data() + done),
-                          step) != 1)
+    if (EVP_DecryptUpdate(ctx.get(), u8(out.data() + done), &len, u8(sealed.data() + done), step) !=
+        1)
       return std::nullopt;
     done += static_cast<size_t>(len);
   }

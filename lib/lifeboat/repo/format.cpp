@@ -8,15 +8,24 @@ namespace lifeboat::repo {
 
 const char* kind_name(Kind kind) {
   switch (kind) {
-    case Kind::config: return "config";
-    case Kind::key: return "key";
-    case Kind::data_blob: return "data";
-    case Kind::tree_blob: return "tree";
-    case Kind::pack_header: return "pack-header";
-    case Kind::index: return "index";
-    case Kind::snapshot: return "snapshot";
-    case Kind::lock: return "lock";
-    case Kind::pack_key: return "pack-key";
+    case Kind::config:
+      return "config";
+    case Kind::key:
+      return "key";
+    case Kind::data_blob:
+      return "data";
+    case Kind::tree_blob:
+      return "tree";
+    case Kind::pack_header:
+      return "pack-header";
+    case Kind::index:
+      return "index";
+    case Kind::snapshot:
+      return "snapshot";
+    case Kind::lock:
+      return "lock";
+    case Kind::pack_key:
+      return "pack-key";
   }
   return "unknown";
 }
@@ -34,12 +43,18 @@ std::string kind_dir(Kind kind) {
   switch (kind) {
     case Kind::data_blob:
     case Kind::tree_blob:
-    case Kind::pack_header: return "data/";
-    case Kind::index: return "index/";
-    case Kind::snapshot: return "snapshots/";
-    case Kind::lock: return "locks/";
-    case Kind::key: return "keys/";
-    default: return "";
+    case Kind::pack_header:
+      return "data/";
+    case Kind::index:
+      return "index/";
+    case Kind::snapshot:
+      return "snapshots/";
+    case Kind::lock:
+      return "locks/";
+    case Kind::key:
+      return "keys/";
+    default:
+      return "";
   }
 }
 
@@ -82,8 +97,9 @@ Bytes open_object(const crypto::Key32& base, const Id32& repo_id, Kind kind, Byt
                          static_cast<int>(sealed[1]));
   auto key = crypto::hkdf_key(base, sealed.subspan(2, k_salt),
                               fmt::format("lifeboat-v1 object {}", kind_name(kind)));
-  auto pt = crypto::aes_gcm_open(key, crypto::counter_nonce(0),
-                                 associated_data(repo_id, kind, object_id), sealed.subspan(k_header));
+  auto pt =
+      crypto::aes_gcm_open(key, crypto::counter_nonce(0), associated_data(repo_id, kind, object_id),
+                           sealed.subspan(k_header));
   crypto::wipe(key);
   if (!pt) throw IntegrityError("{} failed authentication (damaged or tampered)", what);
   return std::move(*pt);

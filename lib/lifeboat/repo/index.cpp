@@ -53,7 +53,8 @@ void Index::add_pack(const PackRecord& r) {
     m_pack_ids.emplace(r.id, pack_idx);
   }
   for (auto& b : r.header.blobs)
-    m_recent.try_emplace(b.id, BlobLocation{pack_idx, b.offset, b.length, b.raw_length, b.type, b.compressed});
+    m_recent.try_emplace(
+        b.id, BlobLocation{pack_idx, b.offset, b.length, b.raw_length, b.type, b.compressed});
 }
 
 void Index::finalize() {

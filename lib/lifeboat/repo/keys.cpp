@@ -31,11 +31,12 @@ crypto::Key32 key_of(const Bytes& b, const char* what) {
 // ---- config ----
 
 Bytes encode_config(const Config& c, const crypto::Key32& meta_key) {
-  Json body = {{"v", c.version},
-               {"id", bin(c.id.view())},
-               {"created", c.created_ns},
-               {"chunker", {{"min", c.chunker.min_size}, {"avg", c.chunker.avg_size},
-                            {"max", c.chunker.max_size}}}};
+  Json body = {
+      {"v", c.version},
+      {"id", bin(c.id.view())},
+      {"created", c.created_ns},
+      {"chunker",
+       {{"min", c.chunker.min_size}, {"avg", c.chunker.avg_size}, {"max", c.chunker.max_size}}}};
   Bytes b = to_cbor(body);
   Bytes mac_input = to_bytes("lifeboat-v1 config");
   append(mac_input, b);
@@ -77,7 +78,8 @@ void check_config_mac(const Config& c, const crypto::Key32& meta_key) {
   Bytes mac_input = to_bytes("lifeboat-v1 config");
   append(mac_input, c.body);
   if (crypto::hmac_sha256(meta_key, mac_input) != c.mac)
-    throw IntegrityError("the repository config does not authenticate under this key (tampered config)");
+    throw IntegrityError(
+        "the repository config does not authenticate under this key (tampered config)");
 }
 
 // ---- master keys ----
@@ -128,11 +130,13 @@ MasterKeys MasterKeys::write_only() const {
 Secret parse_key_file(std::string_view text, const std::string& path) {
   constexpr std::string_view magic = "lifeboat-key-v1\n";
   if (text.substr(0, magic.size()) != magic)
-    throw UsageError("'{}' is not a Lifeboat key file (create one with: backup-create key generate FILE)", path);
+    throw UsageError(
+        "'{}' is not a Lifeboat key file (create one with: backup-create key generate FILE)", path);
   std::string_view hex = text.substr(magic.size());
   while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r')) hex.remove_suffix(1);
   Id32 raw;
-  if (!parse_id(hex, raw)) throw UsageError("key file '{}' is damaged: expected 64 hex digits", path);
+  if (!parse_id(hex, raw))
+    throw UsageError("key file '{}' is damaged: expected 64 hex digits", path);
   return {Secret::Type::key_file, std::string(as_chars(raw.view())), "--key-file " + path};
 }
 
@@ -157,19 +161,24 @@ Bytes endorsement_message(const Id32& repo_id, const KeySlot& slot) {
 
 void endorse(KeySlot& slot, const MasterKeys& keys) {
   if (!keys.admin_private)
-    throw Error(Exit::not_permitted,
-                "managing keys needs a full key: this key is write-only (use a full key or password)");
+    throw Error(
+        Exit::not_permitted,
+        "managing keys needs a full key: this key is write-only (use a full key or password)");
   std::sort(slot.retired_snapshots.begin(), slot.retired_snapshots.end());
-  slot.endorsement = crypto::ed25519_sign(*keys.admin_private, endorsement_message(keys.repo_id, slot));
+  slot.endorsement =
+      crypto::ed25519_sign(*keys.admin_private, endorsement_message(keys.repo_id, slot));
 }
 
 bool endorsed(const KeySlot& slot, const MasterKeys& keys) {
-  return crypto::ed25519_verify(keys.admin_public, endorsement_message(keys.repo_id, slot), slot.endorsement);
+  return crypto::ed25519_verify(keys.admin_public, endorsement_message(keys.repo_id, slot),
+                                slot.endorsement);
 }
 
 namespace {
 
-const char* type_name(Secret::Type t) { return t == Secret::Type::password ? "password" : "key-file"; }
+const char* type_name(Secret::Type t) {
+  return t == Secret::Type::password ? "password" : "key-file";
+}
 
 crypto::Key32 derive_kek(const Secret& secret, ByteView salt, const crypto::ScryptParams& params) {
   if (secret.type == Secret::Type::password) {
@@ -194,12 +203,12 @@ Bytes encode_bundle(const MasterKeys& k, const crypto::Key32& signing_private) {
     epochs.push_back(je);
   }
   Json j{{"repo", bin(k.repo_id.view())},
-                      {"chunker_seed", bin(k.chunker_seed)},
-                      {"mac_key", bin(k.mac_key)},
-                      {"meta_key", bin(k.meta_key)},
-                      {"epochs", epochs},
-                      {"admin_pub", bin(k.admin_public)},
-                      {"signing_key", bin(signing_private)}};
+         {"chunker_seed", bin(k.chunker_seed)},
+         {"mac_key", bin(k.mac_key)},
+         {"meta_key", bin(k.meta_key)},
+         {"epochs", epochs},
+         {"admin_pub", bin(k.admin_public)},
+         {"signing_key", bin(signing_private)}};
   if (k.admin_private) j["admin_priv"] = bin(*k.admin_private);
   return to_cbor(j);
 }
@@ -212,7 +221,8 @@ void seal_slot(KeySlot& slot, const MasterKeys& keys, const crypto::Key32& signi
   crypto::random_bytes(slot.salt);
   auto kek = derive_kek(secret, slot.salt, params);
   Bytes bundle = encode_bundle(keys, signing_private);
-  slot.sealed = crypto::aes_gcm_seal(kek, crypto::counter_nonce(0), slot_ad(keys.repo_id, slot.id), bundle);
+  slot.sealed =
+      crypto::aes_gcm_seal(kek, crypto::counter_nonce(0), slot_ad(keys.repo_id, slot.id), bundle);
   crypto::wipe(bundle);
   crypto::wipe(kek);
 }
@@ -254,9 +264,12 @@ KeySlot decode_slot(ByteView data, const std::string& what_s) {
     if (s.type != "password" && s.type != "key-file")
       throw IntegrityError("{} has unknown type '{}'", what, s.type);
     std::string access = get_str(j, "access", what);
-    if (access == "full") s.access = Access::full;
-    else if (access == "write-only") s.access = Access::write_only;
-    else throw IntegrityError("{} has unknown access '{}'", what, access);
+    if (access == "full")
+      s.access = Access::full;
+    else if (access == "write-only")
+      s.access = Access::write_only;
+    else
+      throw IntegrityError("{} has unknown access '{}'", what, access);
     s.label = get_str(j, "label", what);
     s.host = get_str(j, "host", what);
     s.user = get_str(j, "user", what);
@@ -266,8 +279,10 @@ KeySlot decode_slot(ByteView data, const std::string& what_s) {
     s.endorsement = get_fixed<64>(j, "endorsement", what);
     if (s.retired) {
       const Json& ids = field(j, "retired_snapshots", what);
-      if (!ids.is_array()) throw IntegrityError("malformed {}: retired_snapshots is not a list", what);
-      for (auto& id : ids) s.retired_snapshots.push_back(id_from(as_bin(id, "retired_snapshots", what)));
+      if (!ids.is_array())
+        throw IntegrityError("malformed {}: retired_snapshots is not a list", what);
+      for (auto& id : ids)
+        s.retired_snapshots.push_back(id_from(as_bin(id, "retired_snapshots", what)));
     }
     if (crypto::sha256(s.signing_public) != s.id)
       throw IntegrityError("{}: its id does not match its signing key", what);
@@ -306,7 +321,8 @@ UnlockedSlot make_slot(const MasterKeys& keys, const Secret& secret, Access acce
   return u;
 }
 
-KeySlot rewrap_slot(const UnlockedSlot& u, const Secret& secret, const crypto::ScryptParams& params) {
+KeySlot rewrap_slot(const UnlockedSlot& u, const Secret& secret,
+                    const crypto::ScryptParams& params) {
   KeySlot s = u.slot;
   seal_slot(s, u.keys, u.signing_private, secret, params);
   return s;
@@ -315,15 +331,17 @@ KeySlot rewrap_slot(const UnlockedSlot& u, const Secret& secret, const crypto::S
 std::optional<UnlockedSlot> try_unlock(const KeySlot& slot, const Secret& secret,
                                        const Id32& repo_id) {
   if (slot.retired || slot.type != type_name(secret.type)) return std::nullopt;
-  if (slot.type == "password" && (slot.scrypt.n < k_min_scrypt_n || !std::has_single_bit(slot.scrypt.n) || slot.scrypt.r < 8 ||
-                                  slot.scrypt.n > (1u << 24) || slot.scrypt.r > 64 ||
-                                  slot.scrypt.p == 0 || slot.scrypt.p > 16))
+  if (slot.type == "password" &&
+      (slot.scrypt.n < k_min_scrypt_n || !std::has_single_bit(slot.scrypt.n) || slot.scrypt.r < 8 ||
+       slot.scrypt.n > (1u << 24) || slot.scrypt.r > 64 || slot.scrypt.p == 0 ||
+       slot.scrypt.p > 16))
     throw Error(Exit::wrong_key,
                 "key slot {} uses scrypt parameters N={} r={} p={}, outside what Lifeboat accepts "
                 "(N >= 2^15, r >= 8): refusing it",
                 slot.id.hex().substr(0, 8), slot.scrypt.n, slot.scrypt.r, slot.scrypt.p);
   auto kek = derive_kek(secret, slot.salt, slot.scrypt);
-  auto bundle = crypto::aes_gcm_open(kek, crypto::counter_nonce(0), slot_ad(repo_id, slot.id), slot.sealed);
+  auto bundle =
+      crypto::aes_gcm_open(kek, crypto::counter_nonce(0), slot_ad(repo_id, slot.id), slot.sealed);
   crypto::wipe(kek);
   if (!bundle) return std::nullopt;
   std::string what = fmt::format("key slot {}", slot.id.hex().substr(0, 8));
@@ -342,18 +360,22 @@ std::optional<UnlockedSlot> try_unlock(const KeySlot& slot, const Secret& secret
       Epoch e;
       e.id = static_cast<uint32_t>(get_uint(je, "id", what.c_str()));
       e.public_key = key_of(get_bin(je, "pub", what.c_str()), what.c_str());
-      if (je.contains("priv")) e.private_key = key_of(get_bin(je, "priv", what.c_str()), what.c_str());
+      if (je.contains("priv"))
+        e.private_key = key_of(get_bin(je, "priv", what.c_str()), what.c_str());
       k.epochs.push_back(e);
     }
     if (k.epochs.empty()) throw IntegrityError("{} holds no key epoch", what);
     k.admin_public = key_of(get_bin(j, "admin_pub", what.c_str()), what.c_str());
-    if (j.contains("admin_priv")) k.admin_private = key_of(get_bin(j, "admin_priv", what.c_str()), what.c_str());
+    if (j.contains("admin_priv"))
+      k.admin_private = key_of(get_bin(j, "admin_priv", what.c_str()), what.c_str());
     u.signing_private = key_of(get_bin(j, "signing_key", what.c_str()), what.c_str());
     if (crypto::ed25519_public(u.signing_private) != slot.signing_public)
       throw IntegrityError("{}: signing key does not match its public key", what);
-    if (!endorsed(slot, k)) throw IntegrityError("{} is not endorsed by the repository's admin key (tampered)", what);
+    if (!endorsed(slot, k))
+      throw IntegrityError("{} is not endorsed by the repository's admin key (tampered)", what);
     if ((slot.access == Access::write_only) == (k.can_read() && k.admin_private.has_value()))
-      throw IntegrityError("{}: access '{}' does not match its keys", what, access_name(slot.access));
+      throw IntegrityError("{}: access '{}' does not match its keys", what,
+                           access_name(slot.access));
     return u;
   } catch (const Json::exception& e) {
     throw IntegrityError("malformed {}: {}", what, e.what());

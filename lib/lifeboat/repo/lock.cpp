@@ -67,7 +67,8 @@ std::string hostname() {
 RepoLock::RepoLock(Repository& repo, LockInfo info, LockTiming timing)
     : m_repo(repo), m_info(std::move(info)), m_timing(timing) {}
 
-std::unique_ptr<RepoLock> RepoLock::acquire(Repository& repo, bool exclusive, const std::string& operation) {
+std::unique_ptr<RepoLock> RepoLock::acquire(Repository& repo, bool exclusive,
+                                            const std::string& operation) {
   LockTiming timing = lock_timing();
   LockInfo info;
   info.host = hostname();
@@ -92,7 +93,8 @@ std::unique_ptr<RepoLock> RepoLock::acquire(Repository& repo, bool exclusive, co
       continue;  // removed meanwhile, or unreadable: not a live lock we can honour
     }
     bool stale = other.expires_ns < now_ns();
-    if (!stale && other.host == info.host && ::kill(static_cast<pid_t>(other.pid), 0) != 0 && errno == ESRCH)
+    if (!stale && other.host == info.host && ::kill(static_cast<pid_t>(other.pid), 0) != 0 &&
+        errno == ESRCH)
       stale = true;
     if (stale) {
       log::verbose("removing stale lock {} of {}@{} (pid {})", id.hex().substr(0, 8), other.user,

@@ -29,8 +29,8 @@ Bytes encode_lock(const LockInfo& lock);
 LockInfo decode_lock(ByteView data, const std::string& what);
 
 struct LockTiming {
-  int64_t expiry_ns = 30LL * 60 * 1000000000;   // a lock not refreshed for this long is stale
-  int64_t refresh_ns = 5LL * 60 * 1000000000;   // refresh interval
+  int64_t expiry_ns = 30LL * 60 * 1000000000;  // a lock not refreshed for this long is stale
+  int64_t refresh_ns = 5LL * 60 * 1000000000;  // refresh interval
 };
 // Reads LIFEBOAT_LOCK_EXPIRY_SECONDS_FOR_TESTING (tests shorten the timings with it).
 LockTiming lock_timing();
@@ -38,7 +38,8 @@ LockTiming lock_timing();
 class RepoLock {
  public:
   // Acquires a lock; throws Error(lock) naming the holder when a conflicting live lock exists.
-  static std::unique_ptr<RepoLock> acquire(Repository& repo, bool exclusive, const std::string& operation);
+  static std::unique_ptr<RepoLock> acquire(Repository& repo, bool exclusive,
+                                           const std::string& operation);
   ~RepoLock();
   RepoLock(const RepoLock&) = delete;
   RepoLock& operator=(const RepoLock&) = delete;

@@ -59,7 +59,8 @@ crypto::Key32 unwrap_pack_key(const MasterKeys& keys, const PackKeyWrap& w, cons
                                  associated_data(keys.repo_id, Kind::pack_key, {}), w.wrapped);
   crypto::wipe(kek);
   if (!pt || pt->size() != 32)
-    throw IntegrityError("the key of pack {} does not unwrap (damaged index or pack header)", pack_id.hex());
+    throw IntegrityError("the key of pack {} does not unwrap (damaged index or pack header)",
+                         pack_id.hex());
   crypto::Key32 k;
   std::memcpy(k.data(), pt->data(), 32);
   crypto::wipe(*pt);
@@ -181,7 +182,8 @@ PackHeader parse_pack_trailer(const MasterKeys& keys, ByteView pack, const std::
   uint32_t len = get_u32le(pack.data() + pack.size() - 4);
   if (len > pack.size() - 4) throw IntegrityError("{} is truncated (header length {})", what, len);
   ByteView sealed = pack.subspan(pack.size() - 4 - len, len);
-  Bytes plain = open_object(keys.meta_key, keys.repo_id, Kind::pack_header, sealed, what + " header");
+  Bytes plain =
+      open_object(keys.meta_key, keys.repo_id, Kind::pack_header, sealed, what + " header");
   PackHeader h = decode_pack_header(plain, what + " header");
   uint64_t end = pack.size() - 4 - len;
   for (auto& b : h.blobs)

@@ -20,8 +20,8 @@ const char* blob_type_name(BlobType t);
 struct BlobEntry {
   Id32 id;
   BlobType type = BlobType::data;
-  uint32_t offset = 0;  // in the pack
-  uint32_t length = 0;  // stored (sealed) length, including the tag
+  uint32_t offset = 0;      // in the pack
+  uint32_t length = 0;      // stored (sealed) length, including the tag
   uint32_t raw_length = 0;  // plaintext length after decompression
   bool compressed = false;
   Xxh128 xxh{};  // XXH3-128 of the stored bytes

@@ -68,8 +68,8 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<storage::Storage> s
                                              const Secret& secret) {
   Bytes raw;
   if (!storage->get("config", raw))
-    throw Error(Exit::repo_not_found,
-                "no repository at '{}' (create one with: backup-create init)", storage->describe());
+    throw Error(Exit::repo_not_found, "no repository at '{}' (create one with: backup-create init)",
+                storage->describe());
   std::unique_ptr<Repository> repo(new Repository);
   repo->m_config = decode_config(raw);
   std::vector<KeySlot> slots = read_slots(*storage);
@@ -120,10 +120,13 @@ Id32 Repository::save_meta(Kind kind, ByteView plaintext) {
 Bytes Repository::load_meta(Kind kind, const Id32& id) {
   std::string key = object_key(kind, id);
   Bytes sealed;
-  if (!m_storage->get(key, sealed)) throw IntegrityError("{} '{}' is missing", kind_name(kind), key);
+  if (!m_storage->get(key, sealed))
+    throw IntegrityError("{} '{}' is missing", kind_name(kind), key);
   if (crypto::sha256(sealed) != id)
-    throw IntegrityError("{} '{}' does not match its name (damaged or moved)", kind_name(kind), key);
-  return open_object(keys().meta_key, m_config.id, kind, sealed, fmt::format("{} '{}'", kind_name(kind), key));
+    throw IntegrityError("{} '{}' does not match its name (damaged or moved)", kind_name(kind),
+                         key);
+  return open_object(keys().meta_key, m_config.id, kind, sealed,
+                     fmt::format("{} '{}'", kind_name(kind), key));
 }
 
 std::vector<Id32> Repository::list_ids(Kind kind) {
@@ -154,18 +157,22 @@ crypto::Key32 Repository::pack_key(const PackInfo& pack) {
 Bytes Repository::decode_blob(const PackInfo& pack, const BlobEntry& e, ByteView stored) {
   std::string where = object_key(Kind::data_blob, pack.id);
   if (stored.size() != e.length)
-    throw IntegrityError("pack '{}' is truncated: blob {} is cut short (run backup-verify --read-data)",
-                         where, e.id.hex().substr(0, 16));
+    throw IntegrityError(
+        "pack '{}' is truncated: blob {} is cut short (run backup-verify --read-data)", where,
+        e.id.hex().substr(0, 16));
   auto plain = open_blob(pack_key(pack), m_config.id, e, stored);
   if (!plain)
-    throw IntegrityError("pack '{}': blob {} failed authentication (damaged or tampered; run "
-                         "backup-verify --read-data)",
-                         where, e.id.hex().substr(0, 16));
+    throw IntegrityError(
+        "pack '{}': blob {} failed authentication (damaged or tampered; run "
+        "backup-verify --read-data)",
+        where, e.id.hex().substr(0, 16));
   Bytes data = e.compressed ? compress::decompress(*plain, e.raw_length) : std::move(*plain);
   if (data.size() != e.raw_length)
-    throw IntegrityError("pack '{}': blob {} has the wrong length", where, e.id.hex().substr(0, 16));
+    throw IntegrityError("pack '{}': blob {} has the wrong length", where,
+                         e.id.hex().substr(0, 16));
   if (m_mac->compute(data) != e.id)
-    throw IntegrityError("pack '{}': blob {} does not match its id", where, e.id.hex().substr(0, 16));
+    throw IntegrityError("pack '{}': blob {} does not match its id", where,
+                         e.id.hex().substr(0, 16));
   return data;
 }
 
@@ -186,7 +193,8 @@ Bytes Repository::read_blob(const Id32& id) {
 Tree Repository::read_tree(const Id32& id) {
   auto loc = m_index.find(id);
   if (loc && loc->type != BlobType::tree)
-    throw IntegrityError("blob {} is used as a directory but is stored as data", id.hex().substr(0, 16));
+    throw IntegrityError("blob {} is used as a directory but is stored as data",
+                         id.hex().substr(0, 16));
   return decode_tree(read_blob(id), "tree " + id.hex().substr(0, 16));
 }
 
@@ -210,10 +218,12 @@ SnapshotRecord Repository::load_snapshot(const Id32& id) {
   r.snapshot = ss.snapshot;
   auto it = m_signers->find(ss.snapshot.signer);
   if (it == m_signers->end()) {
-    r.signer_status = fmt::format("signed by unknown key {}", ss.snapshot.signer.hex().substr(0, 8));
+    r.signer_status =
+        fmt::format("signed by unknown key {}", ss.snapshot.signer.hex().substr(0, 8));
   } else if (it->second.retired && !std::binary_search(it->second.retired_snapshots.begin(),
-                                                        it->second.retired_snapshots.end(), id)) {
-    r.signer_status = fmt::format("signed by removed key {} after its removal", ss.snapshot.signer.hex().substr(0, 8));
+                                                       it->second.retired_snapshots.end(), id)) {
+    r.signer_status = fmt::format("signed by removed key {} after its removal",
+                                  ss.snapshot.signer.hex().substr(0, 8));
   } else {
     Bytes msg = to_bytes("lifeboat-v1 snapshot");
     append(msg, ss.body);
@@ -221,7 +231,8 @@ SnapshotRecord Repository::load_snapshot(const Id32& id) {
       r.trusted = true;
       r.signer_status = "ok";
     } else {
-      r.signer_status = fmt::format("bad signature for key {}", ss.snapshot.signer.hex().substr(0, 8));
+      r.signer_status =
+          fmt::format("bad signature for key {}", ss.snapshot.signer.hex().substr(0, 8));
     }
   }
   return r;
@@ -261,7 +272,8 @@ void Repository::check_high_water_mark(const std::vector<SnapshotRecord>& record
   }
   if (!missing.empty())
     throw IntegrityError(
-        "the snapshot list was rolled back: {} snapshot(s) this host listed before are gone (first: {}); "
+        "the snapshot list was rolled back: {} snapshot(s) this host listed before are gone "
+        "(first: {}); "
         "the storage may have been reverted or tampered with. If they were removed on purpose, "
         "delete '{}' to accept the current list",
         missing.size(), missing.front().hex().substr(0, 12), path);
@@ -293,18 +305,20 @@ const SnapshotRecord& resolve_snapshot(const std::vector<SnapshotRecord>& record
   if (spec == "latest") {
     for (auto it = records.rbegin(); it != records.rend(); ++it)
       if (filter.matches(it->snapshot)) return *it;
-    throw Error(Exit::failure, "no snapshot matches 'latest'{} (list them with: backup-restore snapshots)",
-                     filter.job.empty() && filter.host.empty() && filter.tags.empty()
-                         ? ""
-                         : " with the given --job/--host/--tag");
+    throw Error(Exit::failure,
+                "no snapshot matches 'latest'{} (list them with: backup-restore snapshots)",
+                filter.job.empty() && filter.host.empty() && filter.tags.empty()
+                    ? ""
+                    : " with the given --job/--host/--tag");
   }
   bool hex = !spec.empty() && std::all_of(spec.begin(), spec.end(), [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
   });
   if (!hex || spec.size() < 8 || spec.size() > 64)
-    throw UsageError("'{}' is not a snapshot id: use a full id, a prefix of at least 8 hex digits, "
-                     "or 'latest'",
-                     spec);
+    throw UsageError(
+        "'{}' is not a snapshot id: use a full id, a prefix of at least 8 hex digits, "
+        "or 'latest'",
+        spec);
   const SnapshotRecord* found = nullptr;
   for (auto& r : records) {
     if (r.id.hex().compare(0, spec.size(), spec) == 0) {
@@ -314,7 +328,8 @@ const SnapshotRecord& resolve_snapshot(const std::vector<SnapshotRecord>& record
   }
   if (!found)
     throw Error(Exit::failure,
-                "no snapshot '{}' in this repository (list them with: backup-restore snapshots)", spec);
+                "no snapshot '{}' in this repository (list them with: backup-restore snapshots)",
+                spec);
   return *found;
 }
 

@@ -7,13 +7,20 @@ using namespace detail;
 
 const char* node_type_name(NodeType t) {
   switch (t) {
-    case NodeType::file: return "file";
-    case NodeType::dir: return "dir";
-    case NodeType::symlink: return "symlink";
-    case NodeType::fifo: return "fifo";
-    case NodeType::chardev: return "chardev";
-    case NodeType::blockdev: return "blockdev";
-    case NodeType::socket: return "socket";
+    case NodeType::file:
+      return "file";
+    case NodeType::dir:
+      return "dir";
+    case NodeType::symlink:
+      return "symlink";
+    case NodeType::fifo:
+      return "fifo";
+    case NodeType::chardev:
+      return "chardev";
+    case NodeType::blockdev:
+      return "blockdev";
+    case NodeType::socket:
+      return "socket";
   }
   return "unknown";
 }
@@ -30,9 +37,12 @@ NodeType parse_type(const std::string& s, const char* what) {
 Bytes encode_tree(const Tree& tree) {
   Json nodes = Json::array();
   for (auto& n : tree.nodes) {
-    Json j = {{"name", bin(as_bytes(n.name))}, {"type", node_type_name(n.type)},
-              {"mode", n.mode},                {"uid", n.uid},
-              {"gid", n.gid},                  {"mtime", n.mtime_ns}};
+    Json j = {{"name", bin(as_bytes(n.name))},
+              {"type", node_type_name(n.type)},
+              {"mode", n.mode},
+              {"uid", n.uid},
+              {"gid", n.gid},
+              {"mtime", n.mtime_ns}};
     if (!n.user.empty()) j["user"] = n.user;
     if (!n.group.empty()) j["group"] = n.group;
     if (n.type == NodeType::file) {

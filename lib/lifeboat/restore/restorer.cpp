@@ -161,11 +161,13 @@ int Restorer::ensure(Dir& dir) {
 void Restorer::walk(const Id32& tree_id, Dir& dir, int depth) {
   cancel::check();
   if (std::find(m_ancestors.begin(), m_ancestors.end(), tree_id) != m_ancestors.end()) {
-    m_reporter.report(dir.path.empty() ? "/" : dir.path, "directory contains itself (a cycle); skipped");
+    m_reporter.report(dir.path.empty() ? "/" : dir.path,
+                      "directory contains itself (a cycle); skipped");
     return;
   }
   if (depth >= m_max_depth) {
-    m_reporter.report(dir.path, fmt::format("nested deeper than {} directories; skipped", m_max_depth));
+    m_reporter.report(dir.path,
+                      fmt::format("nested deeper than {} directories; skipped", m_max_depth));
     return;
   }
   repo::Tree tree;
@@ -180,7 +182,8 @@ void Restorer::walk(const Id32& tree_id, Dir& dir, int depth) {
   for (const Node& node : tree.nodes) {
     std::string path = dir.path + "/" + node.name;
     if (auto why = bad_name(node.name)) {
-      m_reporter.report(dir.path + "/" + node.name, "unsafe name in snapshot (" + *why + "); skipped");
+      m_reporter.report(dir.path + "/" + node.name,
+                        "unsafe name in snapshot (" + *why + "); skipped");
       continue;
     }
     if (!seen.insert(node.name).second) {
@@ -206,8 +209,8 @@ bool Restorer::make_room(int dirfd, const Node& node, const std::string& path) {
     m_stats.skipped_existing++;
     return false;
   }
-  if (m_options.overwrite == Overwrite::if_changed && node.type == NodeType::file && S_ISREG(st.st_mode) &&
-      static_cast<uint64_t>(st.st_size) == node.size &&
+  if (m_options.overwrite == Overwrite::if_changed && node.type == NodeType::file &&
+      S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == node.size &&
       st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec == node.mtime_ns) {
     m_stats.skipped_existing++;
     return false;
@@ -248,14 +251,17 @@ void Restorer::restore_node(const Node& node, Dir& dir, const std::string& path,
   const char* name = node.name.c_str();
   switch (node.type) {
     case NodeType::symlink:
-      if (::symlinkat(node.target.c_str(), dirfd, name) != 0) throw ItemError(err("unable to create symlink"));
-      if (node.target.find('\0') != std::string::npos) m_reporter.report(path, "symlink target truncated at a NUL byte");
+      if (::symlinkat(node.target.c_str(), dirfd, name) != 0)
+        throw ItemError(err("unable to create symlink"));
+      if (node.target.find('\0') != std::string::npos)
+        m_reporter.report(path, "symlink target truncated at a NUL byte");
       break;
     case NodeType::fifo:
       if (::mkfifoat(dirfd, name, 0600) != 0) throw ItemError(err("unable to create FIFO"));
       break;
     case NodeType::socket:
-      if (::mknodat(dirfd, name, S_IFSOCK | 0600, 0) != 0) throw ItemError(err("unable to create socket"));
+      if (::mknodat(dirfd, name, S_IFSOCK | 0600, 0) != 0)
+        throw ItemError(err("unable to create socket"));
       break;
     case NodeType::chardev:
     case NodeType::blockdev:
@@ -280,9 +286,11 @@ void Restorer::restore_file(const Node& node, Dir& dir, const std::string& path)
       fs::UniqueFd cur(::dup(m_target_fd));
       const auto& comps = it->second;
       for (size_t i = 0; i + 1 < comps.size() && cur; ++i)
-        cur.reset(::openat(cur.get(), comps[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        cur.reset(
+            ::openat(cur.get(), comps[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       struct stat st {};
-      if (!cur || ::fstatat(cur.get(), comps.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+      if (!cur || ::fstatat(cur.get(), comps.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          !S_ISREG(st.st_mode))
         throw ItemError("the file it is a hard link to is gone");
       if (!make_room(dirfd, node, path)) return;
       if (::linkat(cur.get(), comps.back().c_str(), dirfd, node.name.c_str(), 0) != 0)
@@ -292,7 +300,8 @@ void Restorer::restore_file(const Node& node, Dir& dir, const std::string& path)
     }
   }
   if (!make_room(dirfd, node, path)) return;
-  fs::UniqueFd fd(::openat(dirfd, node.name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  fs::UniqueFd fd(
+      ::openat(dirfd, node.name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) throw ItemError(err("unable to create file"));
   if (!write_content(fd.get(), node, path)) {
     fd.reset();
@@ -322,7 +331,8 @@ bool Restorer::write_content(int fd, const Node& node, const std::string& path) 
       if (!all_zero(data)) {
         size_t done = 0;
         while (done < data.size()) {
-          ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+          ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,
+                               static_cast<off_t>(offset + done));
           if (n < 0) {
             if (errno == EINTR) continue;
             throw ItemError(err("unable to write"));
@@ -332,7 +342,8 @@ bool Restorer::write_content(int fd, const Node& node, const std::string& path) 
       }
       offset += data.size();
     }
-    if (::ftruncate(fd, static_cast<off_t>(offset)) != 0) throw ItemError(err("unable to set the file size"));
+    if (::ftruncate(fd, static_cast<off_t>(offset)) != 0)
+      throw ItemError(err("unable to set the file size"));
   } catch (const IntegrityError& e) {
     m_reporter.report(path, fmt::format("not restored: {}", e.what()));
     return false;
@@ -341,8 +352,10 @@ bool Restorer::write_content(int fd, const Node& node, const std::string& path) 
     return false;
   }
   if (offset != node.size)
-    m_reporter.report(path, fmt::format("its recorded size {} differs from its content ({} bytes); restored the content",
-                                        node.size, offset));
+    m_reporter.report(
+        path, fmt::format(
+                  "its recorded size {} differs from its content ({} bytes); restored the content",
+                  node.size, offset));
   m_stats.bytes += offset;
   if (m_options.verify) {
     uint64_t pos = 0;
@@ -357,7 +370,8 @@ bool Restorer::write_content(int fd, const Node& node, const std::string& path) 
       buf.resize(len);
       ssize_t n = ::pread(fd, buf.data(), len, static_cast<off_t>(pos));
       if (n != static_cast<ssize_t>(len) || m_repo.mac().compute(buf) != item.chunk) {
-        m_reporter.report(path, fmt::format("verification failed at offset {}: the restored bytes differ", pos));
+        m_reporter.report(
+            path, fmt::format("verification failed at offset {}: the restored bytes differ", pos));
         return false;
       }
       pos += len;
@@ -379,7 +393,8 @@ void Restorer::apply_metadata(int fd, int dirfd, const Node& node, const std::st
       if (!node.group.empty())
         if (auto* gr = ::getgrnam(node.group.c_str())) gid = gr->gr_gid;
     }
-    int rc = fd >= 0 ? ::fchown(fd, uid, gid) : ::fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
+    int rc =
+        fd >= 0 ? ::fchown(fd, uid, gid) : ::fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
     if (rc != 0) m_reporter.report(path, err("unable to set owner"));
   } else if (mode & (S_ISUID | S_ISGID)) {
     m_reporter.report(path, "setuid/setgid bits are restored only as root; restored without them");
@@ -389,13 +404,16 @@ void Restorer::apply_metadata(int fd, int dirfd, const Node& node, const std::st
     for (auto& [key, value] : node.xattrs) {
       bool privileged = key.rfind("user.", 0) != 0;
       if (privileged && !m_root) {
-        m_reporter.report(path, fmt::format("extended attribute '{}' restored only as root; skipped", key));
+        m_reporter.report(
+            path, fmt::format("extended attribute '{}' restored only as root; skipped", key));
         continue;
       }
       int rc = fd >= 0 ? ::fsetxattr(fd, key.c_str(), value.data(), value.size(), 0)
-                       : ::lsetxattr(fmt::format("/proc/self/fd/{}/{}", dirfd, node.name).c_str(), key.c_str(),
-                                     value.data(), value.size(), 0);
-      if (rc != 0) m_reporter.report(path, fmt::format("unable to set extended attribute '{}': {}", key, fs::errno_text(errno)));
+                       : ::lsetxattr(fmt::format("/proc/self/fd/{}/{}", dirfd, node.name).c_str(),
+                                     key.c_str(), value.data(), value.size(), 0);
+      if (rc != 0)
+        m_reporter.report(path, fmt::format("unable to set extended attribute '{}': {}", key,
+                                            fs::errno_text(errno)));
     }
     // Mode after owner: chown clears setuid/setgid.
     int rc = fd >= 0 ? ::fchmod(fd, mode) : ::fchmodat(dirfd, name, mode, 0);

@@ -47,7 +47,8 @@ std::optional<std::string> bad_name(const std::string& name);
 // Caches recently read blobs (bounded by bytes).
 class BlobCache {
  public:
-  explicit BlobCache(repo::Repository& repo, size_t budget = 64u << 20) : m_repo(repo), m_budget(budget) {}
+  explicit BlobCache(repo::Repository& repo, size_t budget = 64u << 20)
+      : m_repo(repo), m_budget(budget) {}
   const Bytes& get(const Id32& id);
 
  private:

@@ -24,20 +24,28 @@ struct EntryFree {
 
 mode_t type_bits(repo::NodeType t) {
   switch (t) {
-    case repo::NodeType::file: return AE_IFREG;
-    case repo::NodeType::dir: return AE_IFDIR;
-    case repo::NodeType::symlink: return AE_IFLNK;
-    case repo::NodeType::fifo: return AE_IFIFO;
-    case repo::NodeType::chardev: return AE_IFCHR;
-    case repo::NodeType::blockdev: return AE_IFBLK;
-    case repo::NodeType::socket: return AE_IFSOCK;
+    case repo::NodeType::file:
+      return AE_IFREG;
+    case repo::NodeType::dir:
+      return AE_IFDIR;
+    case repo::NodeType::symlink:
+      return AE_IFLNK;
+    case repo::NodeType::fifo:
+      return AE_IFIFO;
+    case repo::NodeType::chardev:
+      return AE_IFCHR;
+    case repo::NodeType::blockdev:
+      return AE_IFBLK;
+    case repo::NodeType::socket:
+      return AE_IFSOCK;
   }
   return AE_IFREG;
 }
 
 class TarWriter {
  public:
-  TarWriter(repo::Repository& repo, int fd, Reporter& reporter) : m_repo(repo), m_reporter(reporter), m_cache(repo) {
+  TarWriter(repo::Repository& repo, int fd, Reporter& reporter)
+      : m_repo(repo), m_reporter(reporter), m_cache(repo) {
     m_archive.reset(archive_write_new());
     archive_write_set_format_pax(m_archive.get());
     // SCHILY.xattr.* is what GNU tar (--xattrs) and bsdtar both read.
@@ -69,7 +77,8 @@ class TarWriter {
     for (auto& node : tree.nodes) {
       std::string path = prefix.empty() ? node.name : prefix + "/" + node.name;
       if (auto why = bad_name(node.name)) {
-        m_reporter.report("/" + prefix + "/" + node.name, "unsafe name in snapshot (" + *why + "); skipped");
+        m_reporter.report("/" + prefix + "/" + node.name,
+                          "unsafe name in snapshot (" + *why + "); skipped");
         continue;
       }
       if (!seen.insert(node.name).second) {
@@ -85,7 +94,8 @@ class TarWriter {
  private:
   [[noreturn]] void fail(const char* what) {
     throw Error(Exit::failure, "unable to write the tar stream ({}): {}", what,
-                archive_error_string(m_archive.get()) ? archive_error_string(m_archive.get()) : "unknown error");
+                archive_error_string(m_archive.get()) ? archive_error_string(m_archive.get())
+                                                      : "unknown error");
   }
 
   void write_node(const repo::Node& node, const std::string& path) {
@@ -98,10 +108,15 @@ class TarWriter {
     if (!node.user.empty()) archive_entry_copy_uname(e.get(), node.user.c_str());
     if (!node.group.empty()) archive_entry_copy_gname(e.get(), node.group.c_str());
     archive_entry_set_mtime(e.get(), node.mtime_ns / 1000000000, node.mtime_ns % 1000000000);
-    for (auto& [k, v] : node.xattrs) archive_entry_xattr_add_entry(e.get(), k.c_str(), v.data(), v.size());
+    for (auto& [k, v] : node.xattrs)
+      archive_entry_xattr_add_entry(e.get(), k.c_str(), v.data(), v.size());
     bool data = false;
     uint64_t size = 0;
-    for (auto& item : node.content) size += item.hole ? item.hole : (m_repo.index().find(item.chunk) ? m_repo.index().find(item.chunk)->raw_length : 0);
+    for (auto& item : node.content)
+      size +=
+          item.hole
+              ? item.hole
+              : (m_repo.index().find(item.chunk) ? m_repo.index().find(item.chunk)->raw_length : 0);
     switch (node.type) {
       case repo::NodeType::symlink:
         archive_entry_copy_symlink(e.get(), node.target.c_str());
@@ -142,7 +157,8 @@ class TarWriter {
         }
         continue;
       }
-      const Bytes& blob = m_cache.get(item.chunk);  // an IntegrityError aborts: a tar cannot skip bytes
+      const Bytes& blob =
+          m_cache.get(item.chunk);  // an IntegrityError aborts: a tar cannot skip bytes
       if (archive_write_data(m_archive.get(), blob.data(), blob.size()) < 0) fail("data");
     }
   }

@@ -20,7 +20,8 @@ namespace {
   if (err == EACCES || err == EPERM || err == EROFS)
     throw PermanentError(msg + " (check the repository's permissions)",
                          err == EROFS ? Exit::not_permitted : Exit::storage);
-  if (err == ENOSPC || err == EDQUOT) throw PermanentError(msg + " (free space on the repository's disk)");
+  if (err == ENOSPC || err == EDQUOT)
+    throw PermanentError(msg + " (free space on the repository's disk)");
   if (err == EIO || err == EINTR || err == EAGAIN) throw TransientError(msg);
   throw PermanentError(msg);
 }
@@ -78,8 +79,8 @@ class LocalStorage final : public Storage {
     out.resize(end - begin);
     size_t done = 0;
     while (done < out.size()) {
-      ssize_t n = ::pread(fd.get(), out.data() + done, out.size() - done,
-                          static_cast<off_t>(begin + done));
+      ssize_t n =
+          ::pread(fd.get(), out.data() + done, out.size() - done, static_cast<off_t>(begin + done));
       if (n < 0) {
         if (errno == EINTR) continue;
         fail("read", path, errno);
@@ -164,6 +165,8 @@ class LocalStorage final : public Storage {
 
 }  // namespace
 
-std::unique_ptr<Storage> make(const std::string& root) { return std::make_unique<LocalStorage>(root); }
+std::unique_ptr<Storage> make(const std::string& root) {
+  return std::make_unique<LocalStorage>(root);
+}
 
 }  // namespace lifeboat::storage::local

@@ -47,7 +47,8 @@ class Storage {
   // Size of the object, or nullopt when it does not exist.
   virtual std::optional<uint64_t> stat(const std::string& key) = 0;
   // Calls fn for every object whose key starts with prefix (a directory such as "data/").
-  virtual void list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) = 0;
+  virtual void list(const std::string& prefix,
+                    const std::function<void(const ObjectInfo&)>& fn) = 0;
   // Removes the object; removing a missing object is not an error.
   virtual void remove(const std::string& key) = 0;
   // A human-readable location with every credential redacted.

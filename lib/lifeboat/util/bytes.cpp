@@ -48,7 +48,8 @@ bool parse_id(std::string_view hex, Id32& out) {
 }
 
 Id32 id_from(ByteView data) {
-  if (data.size() != 32) throw IntegrityError("malformed id of {} bytes (expected 32)", data.size());
+  if (data.size() != 32)
+    throw IntegrityError("malformed id of {} bytes (expected 32)", data.size());
   Id32 id;
   std::memcpy(id.bytes.data(), data.data(), 32);
   return id;

@@ -104,7 +104,8 @@ TEST_CASE("bad chunker parameters are refused", "[chunk]") {
   CHECK_NOTHROW(chunk::validate({}));
 }
 
-TEST_CASE("FastCDC cut points are pinned (format: chunk boundaries must never drift)", "[chunk][golden]") {
+TEST_CASE("FastCDC cut points are pinned (format: chunk boundaries must never drift)",
+          "[chunk][golden]") {
   // Changing the gear derivation or the masks would silently break deduplication against
   // existing repositories; docs/format/chunking.md describes this exact algorithm.
   chunk::Params p{16 * 1024, 64 * 1024, 256 * 1024};

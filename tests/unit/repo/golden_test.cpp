@@ -98,9 +98,9 @@ TEST_CASE("golden: key slots (password, key file, write-only)", "[golden]") {
   Fixture f;
   Secret pw{Secret::Type::password, "correct horse", "test"};
   Secret kf{Secret::Type::key_file, std::string(32, 'k'), "test"};
-  for (auto [name, secret, access] :
-       {std::tuple{"key-password.bin", pw, Access::full}, std::tuple{"key-keyfile.bin", kf, Access::full},
-        std::tuple{"key-write-only.bin", pw, Access::write_only}}) {
+  for (auto [name, secret, access] : {std::tuple{"key-password.bin", pw, Access::full},
+                                      std::tuple{"key-keyfile.bin", kf, Access::full},
+                                      std::tuple{"key-write-only.bin", pw, Access::write_only}}) {
     auto u = make_slot(f.keys, secret, access, "golden");
     u.slot.host = "host";
     u.slot.user = "user";
@@ -138,7 +138,8 @@ TEST_CASE("golden: pack and index", "[golden]") {
   Fixture f;
   crypto::Mac mac(f.keys.mac_key);
   PackWriter w(f.keys, BlobType::data);
-  std::vector<Bytes> blobs = {to_bytes("first blob"), to_bytes("second blob, a little longer"), Bytes(3000)};
+  std::vector<Bytes> blobs = {to_bytes("first blob"), to_bytes("second blob, a little longer"),
+                              Bytes(3000)};
   for (auto& b : blobs) w.add(mac.compute(b), b, static_cast<uint32_t>(b.size()), false);
   auto finished = w.finish();
   Bytes g = golden("pack.bin", finished.bytes);
@@ -157,10 +158,12 @@ TEST_CASE("golden: pack and index", "[golden]") {
   // A blob moved to another id, or read as another kind, does not open.
   BlobEntry moved = h.blobs[0];
   moved.id = h.blobs[1].id;
-  CHECK_FALSE(open_blob(key, f.repo_id, moved, ByteView(g.data() + h.blobs[0].offset, h.blobs[0].length)));
+  CHECK_FALSE(
+      open_blob(key, f.repo_id, moved, ByteView(g.data() + h.blobs[0].offset, h.blobs[0].length)));
   BlobEntry as_tree = h.blobs[0];
   as_tree.type = BlobType::tree;
-  CHECK_FALSE(open_blob(key, f.repo_id, as_tree, ByteView(g.data() + h.blobs[0].offset, h.blobs[0].length)));
+  CHECK_FALSE(open_blob(key, f.repo_id, as_tree,
+                        ByteView(g.data() + h.blobs[0].offset, h.blobs[0].length)));
   // Write-only keys cannot unwrap pack keys.
   CHECK_THROWS_AS(unwrap_pack_key(f.keys.write_only(), h.wrap, finished.record.id), Error);
 
@@ -172,7 +175,8 @@ TEST_CASE("golden: pack and index", "[golden]") {
   REQUIRE(records.size() == 1);
   CHECK(records[0].id == finished.record.id);
   CHECK(encode_index(records) == opened);
-  CHECK_THROWS_AS(open_object(f.keys.meta_key, f.repo_id, Kind::snapshot, gi, "index as snapshot"), IntegrityError);
+  CHECK_THROWS_AS(open_object(f.keys.meta_key, f.repo_id, Kind::snapshot, gi, "index as snapshot"),
+                  IntegrityError);
 }
 
 TEST_CASE("golden: snapshot", "[golden]") {
@@ -188,7 +192,8 @@ TEST_CASE("golden: snapshot", "[golden]") {
   s.program = "lifeboat 0.1.0";
   s.summary = {{"files_new", 3}};
   s.signer = crypto::sha256(signing.public_key);
-  Bytes sealed = seal_object(f.keys.meta_key, f.repo_id, Kind::snapshot, encode_signed(s, signing.private_key));
+  Bytes sealed = seal_object(f.keys.meta_key, f.repo_id, Kind::snapshot,
+                             encode_signed(s, signing.private_key));
   Bytes g = golden("snapshot.bin", sealed);
   Bytes plain = open_object(f.keys.meta_key, f.repo_id, Kind::snapshot, g, "snapshot");
   auto ss = decode_signed(plain, "snapshot");
@@ -201,7 +206,8 @@ TEST_CASE("golden: snapshot", "[golden]") {
   CHECK(encode_signed(ss.snapshot, signing.private_key) == plain);
   Bytes flipped = g;
   flipped[40] ^= std::byte{4};
-  CHECK_THROWS_AS(open_object(f.keys.meta_key, f.repo_id, Kind::snapshot, flipped, "snapshot"), IntegrityError);
+  CHECK_THROWS_AS(open_object(f.keys.meta_key, f.repo_id, Kind::snapshot, flipped, "snapshot"),
+                  IntegrityError);
 }
 
 TEST_CASE("golden: lock", "[golden]") {

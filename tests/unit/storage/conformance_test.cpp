@@ -60,7 +60,8 @@ void conformance(storage::Storage& s) {
     std::set<std::pair<std::string, uint64_t>> snaps, data;
     s.list("snapshots/", [&](const storage::ObjectInfo& o) { snaps.emplace(o.key, o.size); });
     s.list("data/", [&](const storage::ObjectInfo& o) { data.emplace(o.key, o.size); });
-    CHECK(snaps == std::set<std::pair<std::string, uint64_t>>{{"snapshots/a", 1}, {"snapshots/b", 2}});
+    CHECK(snaps ==
+          std::set<std::pair<std::string, uint64_t>>{{"snapshots/a", 1}, {"snapshots/b", 2}});
     CHECK(data == std::set<std::pair<std::string, uint64_t>>{{"data/00/c", 3}, {"data/01/d", 4}});
     size_t locks = 0;
     s.list("locks/", [&](const storage::ObjectInfo&) { ++locks; });
@@ -85,7 +86,6 @@ TEST_CASE("storage conformance: local", "[storage]") {
     CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
   std::filesystem::remove_all(dir);
 }
-
 
 TEST_CASE("unknown URL schemes are usage errors", "[storage]") {
   CHECK_THROWS_AS(storage::open("gopher://x"), UsageError);

@@ -44,7 +44,8 @@ int run(repo::Repository& repo, const Options& o) {
     throw UsageError("--stdin needs --stdin-name NAME (the file name to store the stream under)");
   if (o.stdin_mode && !o.paths.empty()) throw UsageError("--stdin takes no PATH arguments");
   if (!o.stdin_mode && o.paths.empty())
-    throw UsageError("nothing to back up: give PATH arguments, --stdin, or --job NAME of a configured job");
+    throw UsageError(
+        "nothing to back up: give PATH arguments, --stdin, or --job NAME of a configured job");
   std::string stdin_path;  // normalised "/a/b"
   if (o.stdin_mode) {
     for (size_t pos = 0; pos <= o.stdin_name.size();) {
@@ -54,8 +55,10 @@ int run(repo::Repository& repo, const Options& o) {
       pos = slash + 1;
       if (part.empty()) continue;
       if (part == "." || part == ".." || part.size() > 255)
-        throw UsageError("--stdin-name '{}' is not a valid path ('.', '..' and names over 255 bytes are not allowed)",
-                         o.stdin_name);
+        throw UsageError(
+            "--stdin-name '{}' is not a valid path ('.', '..' and names over 255 bytes are not "
+            "allowed)",
+            o.stdin_name);
       stdin_path += "/" + part;
     }
     if (stdin_path.empty()) throw UsageError("--stdin-name '{}' names no file", o.stdin_name);
@@ -73,7 +76,8 @@ int run(repo::Repository& repo, const Options& o) {
   scan.use_cache = !o.no_cache;
 
   std::string cache_path = cache_file(o, repo, o.job);
-  auto cache = o.stdin_mode ? source::files::FilesCache{} : source::files::FilesCache::load(cache_path);
+  auto cache =
+      o.stdin_mode ? source::files::FilesCache{} : source::files::FilesCache::load(cache_path);
   Reporter reporter;
   repo::BlobSaver saver(repo);
   source::files::Scanner scanner(repo, saver, cache, reporter);
@@ -117,7 +121,8 @@ int run(repo::Repository& repo, const Options& o) {
   auto problems = reporter.problems();
   if (o.json) {
     nlohmann::json errors = nlohmann::json::array();
-    for (auto& p : problems) errors.push_back({{"item", printable(p.item)}, {"message", p.message}});
+    for (auto& p : problems)
+      errors.push_back({{"item", printable(p.item)}, {"message", p.message}});
     nlohmann::json j = {{"snapshot_id", id.hex()}, {"duration_seconds", seconds}};
     for (auto& [key, value] : snap.summary) j[key] = value;
     j["errors"] = errors;  // the list, where the snapshot records only the count

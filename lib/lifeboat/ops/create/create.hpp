@@ -36,8 +36,8 @@ struct InitOptions {
 int init(const InitOptions& options);
 
 int key_list(repo::Repository& repo, bool json);
-int key_add(repo::Repository& repo, const repo::Secret& secret, bool write_only, const std::string& label,
-            bool json);
+int key_add(repo::Repository& repo, const repo::Secret& secret, bool write_only,
+            const std::string& label, bool json);
 int key_remove(repo::Repository& repo, const std::string& id_prefix);
 int key_passwd(repo::Repository& repo, const repo::Secret& secret);
 // Writes a new random key file (mode 0600); refuses to overwrite.

@@ -16,7 +16,8 @@ int init(const InitOptions& o) {
   repo::InitOptions options;
   Id32 id = repo::Repository::init(*store, o.secret, options);
   if (o.json)
-    fmt::print("{}\n", nlohmann::json{{"repository_id", id.hex()}, {"location", store->describe()}}.dump());
+    fmt::print("{}\n",
+               nlohmann::json{{"repository_id", id.hex()}, {"location", store->describe()}}.dump());
   else {
     log::info("created repository at '{}'", store->describe());
     fmt::print("{}\n", id.hex());
@@ -40,28 +41,30 @@ int key_list(repo::Repository& repo, bool json) {
                      {"retired", s.retired},
                      {"current", current}});
     } else {
-      fmt::print("{} {:<12} {:<10} {:<8} {}@{} {}{}\n", current ? "*" : " ", s.id.hex().substr(0, 12),
-                 s.retired ? "retired" : repo::access_name(s.access), s.retired ? "-" : s.type, s.user,
-                 s.host, repo::format_time(s.created_ns), s.label.empty() ? "" : "  " + s.label);
+      fmt::print("{} {:<12} {:<10} {:<8} {}@{} {}{}\n", current ? "*" : " ",
+                 s.id.hex().substr(0, 12), s.retired ? "retired" : repo::access_name(s.access),
+                 s.retired ? "-" : s.type, s.user, s.host, repo::format_time(s.created_ns),
+                 s.label.empty() ? "" : "  " + s.label);
     }
   }
   if (json) fmt::print("{}\n", out.dump());
   return 0;
 }
 
-int key_add(repo::Repository& repo, const repo::Secret& secret, bool write_only, const std::string& label,
-            bool json) {
+int key_add(repo::Repository& repo, const repo::Secret& secret, bool write_only,
+            const std::string& label, bool json) {
   if (!repo.keys().admin_private)
     throw Error(Exit::not_permitted, "adding a key needs a full key: this key is write-only");
-  auto slot = repo::make_slot(repo.keys(), secret, write_only ? repo::Access::write_only : repo::Access::full,
-                              label);
+  auto slot = repo::make_slot(repo.keys(), secret,
+                              write_only ? repo::Access::write_only : repo::Access::full, label);
   repo.save_slot(slot.slot);
   if (json)
     fmt::print("{}\n", nlohmann::json{{"id", slot.slot.id.hex()},
                                       {"access", repo::access_name(slot.slot.access)}}
                            .dump());
   else {
-    log::info("added {} key {}", repo::access_name(slot.slot.access), slot.slot.id.hex().substr(0, 12));
+    log::info("added {} key {}", repo::access_name(slot.slot.access),
+              slot.slot.id.hex().substr(0, 12));
     fmt::print("{}\n", slot.slot.id.hex());
   }
   return 0;
@@ -70,7 +73,9 @@ int key_add(repo::Repository& repo, const repo::Secret& secret, bool write_only,
 namespace {
 repo::KeySlot find_slot(repo::Repository& repo, const std::string& prefix) {
   if (prefix.size() < 8)
-    throw UsageError("key id '{}' is too short: give at least 8 hex digits (see backup-create key list)", prefix);
+    throw UsageError(
+        "key id '{}' is too short: give at least 8 hex digits (see backup-create key list)",
+        prefix);
   std::optional<repo::KeySlot> found;
   for (auto& s : repo.slots()) {
     if (s.id.hex().compare(0, prefix.size(), prefix) == 0) {
@@ -78,7 +83,9 @@ repo::KeySlot find_slot(repo::Repository& repo, const std::string& prefix) {
       found = s;
     }
   }
-  if (!found) throw Error(Exit::failure, "no key '{}' in this repository (see backup-create key list)", prefix);
+  if (!found)
+    throw Error(Exit::failure, "no key '{}' in this repository (see backup-create key list)",
+                prefix);
   return *found;
 }
 }  // namespace
@@ -87,7 +94,8 @@ int key_remove(repo::Repository& repo, const std::string& prefix) {
   if (!repo.keys().admin_private)
     throw Error(Exit::not_permitted, "removing a key needs a full key: this key is write-only");
   repo::KeySlot slot = find_slot(repo, prefix);
-  if (slot.retired) throw Error(Exit::failure, "key {} is already removed", slot.id.hex().substr(0, 12));
+  if (slot.retired)
+    throw Error(Exit::failure, "key {} is already removed", slot.id.hex().substr(0, 12));
   if (slot.id == repo.unlocked().slot.id)
     throw Error(Exit::failure,
                 "refusing to remove key {}: it is the key this command was opened with (open the "
@@ -97,7 +105,8 @@ int key_remove(repo::Repository& repo, const std::string& prefix) {
   for (auto& s : repo.slots())
     if (!s.retired && s.access == repo::Access::full && s.id != slot.id) ++usable_full;
   if (usable_full == 0)
-    throw Error(Exit::failure, "refusing to remove key {}: no other full key would be left", slot.id.hex().substr(0, 12));
+    throw Error(Exit::failure, "refusing to remove key {}: no other full key would be left",
+                slot.id.hex().substr(0, 12));
   // Keep the public signing key so the snapshots it signed until now still verify — and only
   // those: a stolen copy of the removed key cannot sign new trusted snapshots.
   slot.retired = true;
@@ -107,13 +116,15 @@ int key_remove(repo::Repository& repo, const std::string& prefix) {
     if (r.snapshot.signer == slot.id && r.trusted) slot.retired_snapshots.push_back(r.id);
   repo::endorse(slot, repo.keys());
   repo.save_slot(slot);
-  log::info("removed key {} (its public signing key is kept to verify old snapshots)", slot.id.hex().substr(0, 12));
+  log::info("removed key {} (its public signing key is kept to verify old snapshots)",
+            slot.id.hex().substr(0, 12));
   return 0;
 }
 
 int key_passwd(repo::Repository& repo, const repo::Secret& secret) {
   repo.save_slot(repo::rewrap_slot(repo.unlocked(), secret));
-  log::info("changed the {} of key {}", secret.type == repo::Secret::Type::password ? "password" : "key file",
+  log::info("changed the {} of key {}",
+            secret.type == repo::Secret::Type::password ? "password" : "key file",
             repo.unlocked().slot.id.hex().substr(0, 12));
   return 0;
 }
@@ -121,14 +132,16 @@ int key_passwd(repo::Repository& repo, const repo::Secret& secret) {
 int key_generate(const std::string& path) {
   fs::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd) {
-    if (errno == EEXIST) throw Error(Exit::failure, "'{}' already exists; refusing to overwrite a key file", path);
+    if (errno == EEXIST)
+      throw Error(Exit::failure, "'{}' already exists; refusing to overwrite a key file", path);
     throw Error(Exit::failure, "unable to create '{}': {}", path, fs::errno_text(errno));
   }
   auto secret = crypto::random_key();
   std::string text = repo::format_key_file(secret);
   crypto::wipe(secret);
   fs::write_all(fd.get(), as_bytes(text), path);
-  if (::fsync(fd.get()) != 0) throw Error(Exit::failure, "unable to fsync '{}': {}", path, fs::errno_text(errno));
+  if (::fsync(fd.get()) != 0)
+    throw Error(Exit::failure, "unable to fsync '{}': {}", path, fs::errno_text(errno));
   log::info("wrote a new key file to '{}' (mode 0600): keep a copy somewhere safe", path);
   return 0;
 }

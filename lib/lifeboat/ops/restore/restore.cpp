@@ -14,20 +14,23 @@ namespace lifeboat::ops::restore {
 
 using nlohmann::json;
 
-repo::SnapshotRecord select_snapshot(repo::Repository& repo, const Selection& sel, const std::string& spec) {
+repo::SnapshotRecord select_snapshot(repo::Repository& repo, const Selection& sel,
+                                     const std::string& spec) {
   auto records = repo.load_snapshots();
   std::vector<repo::SnapshotRecord> usable;
   for (auto& r : records) usable.push_back(r);
   const auto& r = repo::resolve_snapshot(usable, spec, sel.filter);
   if (!r.trusted) {
     if (!sel.allow_unknown_signer)
-      throw IntegrityError("snapshot {} is not trusted: {} (use --allow-unknown-signer to read it anyway)",
-                           r.id.hex().substr(0, 8), r.signer_status);
-    log::warn("snapshot {} is not trusted ({}); reading it because --allow-unknown-signer was given",
-              r.id.hex().substr(0, 8), r.signer_status);
+      throw IntegrityError(
+          "snapshot {} is not trusted: {} (use --allow-unknown-signer to read it anyway)",
+          r.id.hex().substr(0, 8), r.signer_status);
+    log::warn(
+        "snapshot {} is not trusted ({}); reading it because --allow-unknown-signer was given",
+        r.id.hex().substr(0, 8), r.signer_status);
   }
-  log::verbose("snapshot {} of {} signed by key {}", r.id.hex().substr(0, 8), repo::format_time(r.snapshot.time_ns),
-               r.snapshot.signer.hex().substr(0, 8));
+  log::verbose("snapshot {} of {} signed by key {}", r.id.hex().substr(0, 8),
+               repo::format_time(r.snapshot.time_ns), r.snapshot.signer.hex().substr(0, 8));
   return r;
 }
 
@@ -63,9 +66,10 @@ int snapshots(repo::Repository& repo, const Selection& sel) {
       for (auto& t : s.tags) tags += (tags.empty() ? "" : ",") + t;
       std::string paths;
       for (auto& p : s.paths) paths += (paths.empty() ? "" : " ") + printable(p);
-      fmt::print("{}  {}  {:<12} {:<12} {:<12} {}{}\n", r.id.hex().substr(0, 12), repo::format_time(s.time_ns),
-                 printable(s.host), s.job.empty() ? "-" : printable(s.job), tags.empty() ? "-" : printable(tags), paths,
-                 r.trusted ? "" : "  [" + r.signer_status + "]");
+      fmt::print("{}  {}  {:<12} {:<12} {:<12} {}{}\n", r.id.hex().substr(0, 12),
+                 repo::format_time(s.time_ns), printable(s.host),
+                 s.job.empty() ? "-" : printable(s.job), tags.empty() ? "-" : printable(tags),
+                 paths, r.trusted ? "" : "  [" + r.signer_status + "]");
     }
   }
   if (sel.json) fmt::print("{}\n", out.dump());
@@ -77,13 +81,27 @@ namespace {
 std::string mode_string(const repo::Node& n) {
   std::string s = "?rwxrwxrwx";
   switch (n.type) {
-    case repo::NodeType::file: s[0] = '-'; break;
-    case repo::NodeType::dir: s[0] = 'd'; break;
-    case repo::NodeType::symlink: s[0] = 'l'; break;
-    case repo::NodeType::fifo: s[0] = 'p'; break;
-    case repo::NodeType::chardev: s[0] = 'c'; break;
-    case repo::NodeType::blockdev: s[0] = 'b'; break;
-    case repo::NodeType::socket: s[0] = 's'; break;
+    case repo::NodeType::file:
+      s[0] = '-';
+      break;
+    case repo::NodeType::dir:
+      s[0] = 'd';
+      break;
+    case repo::NodeType::symlink:
+      s[0] = 'l';
+      break;
+    case repo::NodeType::fifo:
+      s[0] = 'p';
+      break;
+    case repo::NodeType::chardev:
+      s[0] = 'c';
+      break;
+    case repo::NodeType::blockdev:
+      s[0] = 'b';
+      break;
+    case repo::NodeType::socket:
+      s[0] = 's';
+      break;
   }
   for (int i = 0; i < 9; ++i)
     if (!(n.mode & (1u << (8 - i)))) s[1 + i] = '-';
@@ -94,7 +112,8 @@ std::string mode_string(const repo::Node& n) {
 }
 
 // Finds the node at an absolute path inside a snapshot; nullopt if absent.
-std::optional<repo::Node> find_node(repo::Repository& repo, const Id32& root, const std::string& path) {
+std::optional<repo::Node> find_node(repo::Repository& repo, const Id32& root,
+                                    const std::string& path) {
   repo::Node dir;
   dir.type = repo::NodeType::dir;
   dir.subtree = root;
@@ -103,11 +122,13 @@ std::optional<repo::Node> find_node(repo::Repository& repo, const Id32& root, co
     while (pos < path.size() && path[pos] == '/') ++pos;
     if (pos >= path.size()) break;
     size_t slash = path.find('/', pos);
-    std::string name = path.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+    std::string name =
+        path.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
     pos = slash == std::string::npos ? path.size() : slash;
     if (dir.type != repo::NodeType::dir || !dir.subtree) return std::nullopt;
     auto tree = repo.read_tree(*dir.subtree);
-    auto it = std::find_if(tree.nodes.begin(), tree.nodes.end(), [&](const repo::Node& n) { return n.name == name; });
+    auto it = std::find_if(tree.nodes.begin(), tree.nodes.end(),
+                           [&](const repo::Node& n) { return n.name == name; });
     if (it == tree.nodes.end()) return std::nullopt;
     dir = *it;
   }
@@ -115,32 +136,44 @@ std::optional<repo::Node> find_node(repo::Repository& repo, const Id32& root, co
 }
 
 json node_json(const repo::Node& n, const std::string& path) {
-  json j = {{"path", printable(path)}, {"type", repo::node_type_name(n.type)}, {"mode", n.mode},
-            {"uid", n.uid},            {"gid", n.gid},                        {"user", printable(n.user)},
-            {"group", printable(n.group)},        {"mtime", repo::format_time(n.mtime_ns)}, {"mtime_ns", n.mtime_ns}};
+  json j = {{"path", printable(path)},
+            {"type", repo::node_type_name(n.type)},
+            {"mode", n.mode},
+            {"uid", n.uid},
+            {"gid", n.gid},
+            {"user", printable(n.user)},
+            {"group", printable(n.group)},
+            {"mtime", repo::format_time(n.mtime_ns)},
+            {"mtime_ns", n.mtime_ns}};
   if (n.type == repo::NodeType::file) j["size"] = n.size;
   if (n.type == repo::NodeType::symlink) j["target"] = printable(n.target);
   return j;
 }
 
-void list_tree(repo::Repository& repo, const Id32& tree_id, const std::string& prefix, json* out, int depth) {
-  if (depth > 4096) throw IntegrityError("snapshot directories nested deeper than 4096 levels (or a cycle)");
+void list_tree(repo::Repository& repo, const Id32& tree_id, const std::string& prefix, json* out,
+               int depth) {
+  if (depth > 4096)
+    throw IntegrityError("snapshot directories nested deeper than 4096 levels (or a cycle)");
   auto tree = repo.read_tree(tree_id);
   for (auto& n : tree.nodes) {
     std::string path = prefix + "/" + n.name;
     if (out)
       out->push_back(node_json(n, path));
     else
-      fmt::print("{} {:>8} {:>8} {:>12} {} {}{}\n", mode_string(n), n.user.empty() ? std::to_string(n.uid) : n.user,
-                 n.group.empty() ? std::to_string(n.gid) : n.group, n.size, repo::format_time(n.mtime_ns),
-                 printable(path), n.type == repo::NodeType::symlink ? " -> " + printable(n.target) : "");
-    if (n.type == repo::NodeType::dir && n.subtree) list_tree(repo, *n.subtree, path, out, depth + 1);
+      fmt::print("{} {:>8} {:>8} {:>12} {} {}{}\n", mode_string(n),
+                 n.user.empty() ? std::to_string(n.uid) : n.user,
+                 n.group.empty() ? std::to_string(n.gid) : n.group, n.size,
+                 repo::format_time(n.mtime_ns), printable(path),
+                 n.type == repo::NodeType::symlink ? " -> " + printable(n.target) : "");
+    if (n.type == repo::NodeType::dir && n.subtree)
+      list_tree(repo, *n.subtree, path, out, depth + 1);
   }
 }
 
 }  // namespace
 
-int ls(repo::Repository& repo, const Selection& sel, const std::string& spec, const std::string& path) {
+int ls(repo::Repository& repo, const Selection& sel, const std::string& spec,
+       const std::string& path) {
   repo.require_read("listing a snapshot's files");
   auto r = select_snapshot(repo, sel, spec);
   repo.load_index();
@@ -148,7 +181,8 @@ int ls(repo::Repository& repo, const Selection& sel, const std::string& spec, co
   json* sink = sel.json ? &out : nullptr;
   std::string start = path.empty() ? "/" : path;
   auto node = find_node(repo, r.snapshot.tree, start);
-  if (!node) throw Error(Exit::failure, "'{}' is not in snapshot {}", path, r.id.hex().substr(0, 8));
+  if (!node)
+    throw Error(Exit::failure, "'{}' is not in snapshot {}", path, r.id.hex().substr(0, 8));
   std::string prefix = start == "/" ? "" : start;
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   if (node->type == repo::NodeType::dir && node->subtree) {
@@ -156,8 +190,8 @@ int ls(repo::Repository& repo, const Selection& sel, const std::string& spec, co
   } else if (sink) {
     out.push_back(node_json(*node, prefix));
   } else {
-    fmt::print("{} {:>8} {:>8} {:>12} {} {}\n", mode_string(*node), node->user, node->group, node->size,
-               repo::format_time(node->mtime_ns), printable(prefix));
+    fmt::print("{} {:>8} {:>8} {:>12} {} {}\n", mode_string(*node), node->user, node->group,
+               node->size, repo::format_time(node->mtime_ns), printable(prefix));
   }
   if (sel.json) fmt::print("{}\n", out.dump());
   return 0;
@@ -208,11 +242,12 @@ struct DiffState {
           modified++;
           continue;
         }
-        bool content = x.size != y.size || x.content.size() != y.content.size() || x.target != y.target ||
-                       !std::equal(x.content.begin(), x.content.end(), y.content.begin(),
-                                   [](auto& m, auto& n) { return m.hole == n.hole && m.chunk == n.chunk; });
-        bool meta = x.mode != y.mode || x.uid != y.uid || x.gid != y.gid || x.mtime_ns != y.mtime_ns ||
-                    x.xattrs != y.xattrs;
+        bool content =
+            x.size != y.size || x.content.size() != y.content.size() || x.target != y.target ||
+            !std::equal(x.content.begin(), x.content.end(), y.content.begin(),
+                        [](auto& m, auto& n) { return m.hole == n.hole && m.chunk == n.chunk; });
+        bool meta = x.mode != y.mode || x.uid != y.uid || x.gid != y.gid ||
+                    x.mtime_ns != y.mtime_ns || x.xattrs != y.xattrs;
         if (x.type == repo::NodeType::dir) {
           if (meta) emit('U', p, "metadata"), modified++;
           compare(*x.subtree, *y.subtree, p, depth + 1);
@@ -239,26 +274,33 @@ int diff(repo::Repository& repo, const Selection& sel, const std::string& a, con
   DiffState d{repo, sel.json ? &out : nullptr};
   d.compare(ra.snapshot.tree, rb.snapshot.tree, "", 0);
   if (sel.json)
-    fmt::print("{}\n", json{{"changes", out}, {"added", d.added}, {"removed", d.removed}, {"modified", d.modified}}.dump());
+    fmt::print(
+        "{}\n",
+        json{{"changes", out}, {"added", d.added}, {"removed", d.removed}, {"modified", d.modified}}
+            .dump());
   else
     log::info("{} added, {} removed, {} changed", d.added, d.removed, d.modified);
   return 0;
 }
 
-int dump(repo::Repository& repo, const Selection& sel, const std::string& spec, const std::string& path, bool tar) {
+int dump(repo::Repository& repo, const Selection& sel, const std::string& spec,
+         const std::string& path, bool tar) {
   repo.require_read("dumping content");
   auto r = select_snapshot(repo, sel, spec);
   repo.load_index();
   if (tar) {
     if (!path.empty()) throw UsageError("dump --tar writes the whole snapshot: give no PATH");
-    if (::isatty(1)) throw UsageError("refusing to write a tar stream to a terminal: redirect standard output");
+    if (::isatty(1))
+      throw UsageError("refusing to write a tar stream to a terminal: redirect standard output");
     Reporter reporter;
     lifeboat::restore::write_tar(repo, r.snapshot.tree, 1, reporter);
     return reporter.count() ? static_cast<int>(Exit::partial) : 0;
   }
-  if (path.empty()) throw UsageError("dump needs a PATH inside the snapshot (or --tar for all of it)");
+  if (path.empty())
+    throw UsageError("dump needs a PATH inside the snapshot (or --tar for all of it)");
   auto node = find_node(repo, r.snapshot.tree, path);
-  if (!node) throw Error(Exit::failure, "'{}' is not in snapshot {}", path, r.id.hex().substr(0, 8));
+  if (!node)
+    throw Error(Exit::failure, "'{}' is not in snapshot {}", path, r.id.hex().substr(0, 8));
   if (node->type != repo::NodeType::file)
     throw Error(Exit::failure, "'{}' is a {}, not a file (use dump --tar for directories)", path,
                 repo::node_type_name(node->type));
@@ -283,10 +325,15 @@ int restore(repo::Repository& repo, const Selection& sel, const RestoreOptions& 
   ro.target = o.target;
   ro.includes = PatternSet(o.includes);
   ro.excludes = PatternSet(o.excludes);
-  if (o.overwrite == "never") ro.overwrite = lifeboat::restore::Overwrite::never;
-  else if (o.overwrite == "if-changed") ro.overwrite = lifeboat::restore::Overwrite::if_changed;
-  else if (o.overwrite == "always") ro.overwrite = lifeboat::restore::Overwrite::always;
-  else throw UsageError("--overwrite '{}' is not valid (choose never, if-changed or always)", o.overwrite);
+  if (o.overwrite == "never")
+    ro.overwrite = lifeboat::restore::Overwrite::never;
+  else if (o.overwrite == "if-changed")
+    ro.overwrite = lifeboat::restore::Overwrite::if_changed;
+  else if (o.overwrite == "always")
+    ro.overwrite = lifeboat::restore::Overwrite::always;
+  else
+    throw UsageError("--overwrite '{}' is not valid (choose never, if-changed or always)",
+                     o.overwrite);
   ro.verify = o.verify;
   ro.dry_run = o.dry_run;
   ro.numeric_owner = o.numeric_owner;
@@ -300,7 +347,8 @@ int restore(repo::Repository& repo, const Selection& sel, const RestoreOptions& 
   auto problems = reporter.problems();
   if (sel.json) {
     json errors = json::array();
-    for (auto& p : problems) errors.push_back({{"item", printable(p.item)}, {"message", p.message}});
+    for (auto& p : problems)
+      errors.push_back({{"item", printable(p.item)}, {"message", p.message}});
     fmt::print("{}\n", json{{"snapshot_id", r.id.hex()},
                             {"target", o.target},
                             {"dry_run", o.dry_run},
@@ -313,11 +361,12 @@ int restore(repo::Repository& repo, const Selection& sel, const RestoreOptions& 
                             {"errors", errors}}
                            .dump());
   } else {
-    log::info("{} snapshot {} to '{}': {} files ({} bytes), {} directories, {} other{}{}",
-              o.dry_run ? "would restore" : "restored", r.id.hex().substr(0, 8), o.target, st.files, st.bytes,
-              st.dirs, st.others,
-              st.skipped_existing ? fmt::format(", {} existing left alone", st.skipped_existing) : "",
-              o.verify ? fmt::format(", {} files verified", st.verified_files) : "");
+    log::info(
+        "{} snapshot {} to '{}': {} files ({} bytes), {} directories, {} other{}{}",
+        o.dry_run ? "would restore" : "restored", r.id.hex().substr(0, 8), o.target, st.files,
+        st.bytes, st.dirs, st.others,
+        st.skipped_existing ? fmt::format(", {} existing left alone", st.skipped_existing) : "",
+        o.verify ? fmt::format(", {} files verified", st.verified_files) : "");
     if (!problems.empty()) log::warn("{} item(s) were not restored correctly:", problems.size());
     for (auto& p : problems) log::warn("  {}: {}", printable(p.item), p.message);
   }

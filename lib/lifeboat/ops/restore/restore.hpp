@@ -26,14 +26,16 @@ struct RestoreOptions {
 };
 
 int snapshots(repo::Repository& repo, const Selection& sel);
-int ls(repo::Repository& repo, const Selection& sel, const std::string& snapshot, const std::string& path);
+int ls(repo::Repository& repo, const Selection& sel, const std::string& snapshot,
+       const std::string& path);
 int diff(repo::Repository& repo, const Selection& sel, const std::string& a, const std::string& b);
 // One file to stdout, or with tar the whole snapshot as a pax stream.
-int dump(repo::Repository& repo, const Selection& sel, const std::string& snapshot, const std::string& path,
-         bool tar);
+int dump(repo::Repository& repo, const Selection& sel, const std::string& snapshot,
+         const std::string& path, bool tar);
 int restore(repo::Repository& repo, const Selection& sel, const RestoreOptions& options);
 
 // Resolves and loads a snapshot; refuses untrusted signers unless allowed (Error integrity).
-repo::SnapshotRecord select_snapshot(repo::Repository& repo, const Selection& sel, const std::string& spec);
+repo::SnapshotRecord select_snapshot(repo::Repository& repo, const Selection& sel,
+                                     const std::string& spec);
 
 }  // namespace lifeboat::ops::restore

@@ -25,7 +25,8 @@ struct Problems {
   }
 };
 
-int finish(const Options& o, const Problems& p, json summary, const std::vector<std::string>& affected) {
+int finish(const Options& o, const Problems& p, json summary,
+           const std::vector<std::string>& affected) {
   if (o.json) {
     json errors = json::array();
     for (auto& [obj, msg] : p.list) errors.push_back({{"object", obj}, {"message", msg}});
@@ -39,13 +40,16 @@ int finish(const Options& o, const Problems& p, json summary, const std::vector<
       log::info("no errors found");
     else
       log::error("{} problem(s) found: the repository is damaged{}", p.list.size(),
-                 affected.empty() ? "" : fmt::format(" ({} file(s) affected, listed above)", affected.size()));
+                 affected.empty()
+                     ? ""
+                     : fmt::format(" ({} file(s) affected, listed above)", affected.size()));
   }
   return p.list.empty() ? 0 : static_cast<int>(Exit::integrity);
 }
 
 // Picks the packs of a --read-data-subset: "N/M" (slice N of M, 1-based) or "P%" (random).
-std::vector<repo::PackInfo> choose_subset(std::vector<repo::PackInfo> packs, const std::string& spec) {
+std::vector<repo::PackInfo> choose_subset(std::vector<repo::PackInfo> packs,
+                                          const std::string& spec) {
   std::sort(packs.begin(), packs.end(), [](auto& a, auto& b) { return a.id < b.id; });
   if (spec.empty()) return packs;
   if (!spec.empty() && spec.back() == '%') {
@@ -105,7 +109,8 @@ int quick(storage::Storage& storage, const Options& o) {
       }
       if (std::string(dir) == "data/" && info.key.compare(5, 2, name.substr(0, 2)) != 0)
         problems.add(info.key, "pack stored in the wrong directory");
-      if (crypto::sha256(data) != id) problems.add(info.key, "content does not match its name (bit rot or tampering)");
+      if (crypto::sha256(data) != id)
+        problems.add(info.key, "content does not match its name (bit rot or tampering)");
     });
   }
   log::info("re-hashed {} objects ({} bytes)", objects, bytes);
@@ -141,7 +146,8 @@ int run(repo::Repository& repo, const Options& o) {
     if (it == stored.end())
       problems.add(key, "pack is missing (its blobs are lost)");
     else if (it->second != p.size)
-      problems.add(key, fmt::format("pack has {} bytes, the index says {} (truncated or damaged)", it->second, p.size));
+      problems.add(key, fmt::format("pack has {} bytes, the index says {} (truncated or damaged)",
+                                    it->second, p.size));
   }
   // 3. snapshots and signatures
   std::vector<repo::SnapshotRecord> snapshots;
@@ -149,7 +155,8 @@ int run(repo::Repository& repo, const Options& o) {
     try {
       auto r = repo.load_snapshot(id);
       if (!r.trusted && !o.allow_unknown_signer)
-        problems.add("snapshots/" + id.hex(), r.signer_status + " (use --allow-unknown-signer to accept it)");
+        problems.add("snapshots/" + id.hex(),
+                     r.signer_status + " (use --allow-unknown-signer to accept it)");
       snapshots.push_back(std::move(r));
     } catch (const IntegrityError& e) {
       problems.add("snapshots/" + id.hex(), e.what());
@@ -163,33 +170,37 @@ int run(repo::Repository& repo, const Options& o) {
   // 4. every referenced blob indexed (trees need a full key)
   std::set<Id32> seen_trees;
   uint64_t trees = 0, references = 0;
-  std::function<void(const Id32&, const std::string&, int)> walk = [&](const Id32& tid, const std::string& path, int depth) {
-    if (!seen_trees.insert(tid).second) return;
-    cancel::check();
-    if (!repo.index().contains(tid)) {
-      problems.add("tree " + tid.hex().substr(0, 16), fmt::format("directory '{}' is not in the index (missing data)", path.empty() ? "/" : printable(path)));
-      return;
-    }
-    if (depth > 4096) return;
-    repo::Tree tree;
-    try {
-      tree = repo.read_tree(tid);
-    } catch (const IntegrityError& e) {
-      problems.add("tree " + tid.hex().substr(0, 16), e.what());
-      return;
-    }
-    ++trees;
-    for (auto& n : tree.nodes) {
-      std::string p = path + "/" + n.name;
-      for (auto& c : n.content) {
-        if (c.hole) continue;
-        ++references;
-        if (!repo.index().contains(c.chunk))
-          problems.add("blob " + c.chunk.hex().substr(0, 16), fmt::format("'{}' needs it, but it is not in the index", printable(p)));
-      }
-      if (n.subtree) walk(*n.subtree, p, depth + 1);
-    }
-  };
+  std::function<void(const Id32&, const std::string&, int)> walk =
+      [&](const Id32& tid, const std::string& path, int depth) {
+        if (!seen_trees.insert(tid).second) return;
+        cancel::check();
+        if (!repo.index().contains(tid)) {
+          problems.add("tree " + tid.hex().substr(0, 16),
+                       fmt::format("directory '{}' is not in the index (missing data)",
+                                   path.empty() ? "/" : printable(path)));
+          return;
+        }
+        if (depth > 4096) return;
+        repo::Tree tree;
+        try {
+          tree = repo.read_tree(tid);
+        } catch (const IntegrityError& e) {
+          problems.add("tree " + tid.hex().substr(0, 16), e.what());
+          return;
+        }
+        ++trees;
+        for (auto& n : tree.nodes) {
+          std::string p = path + "/" + n.name;
+          for (auto& c : n.content) {
+            if (c.hole) continue;
+            ++references;
+            if (!repo.index().contains(c.chunk))
+              problems.add("blob " + c.chunk.hex().substr(0, 16),
+                           fmt::format("'{}' needs it, but it is not in the index", printable(p)));
+          }
+          if (n.subtree) walk(*n.subtree, p, depth + 1);
+        }
+      };
   for (auto& s : snapshots) walk(s.snapshot.tree, "", 0);
 
   json summary = {{"mode", o.read_data || !o.subset.empty() ? "read-data" : "structure"},
@@ -199,8 +210,8 @@ int run(repo::Repository& repo, const Options& o) {
                   {"references", references}};
   std::vector<std::string> affected;
   if (!o.read_data && o.subset.empty()) {
-    log::info("checked {} packs, {} snapshots, {} trees, {} content references", packs.size(), snapshots.size(),
-              trees, references);
+    log::info("checked {} packs, {} snapshots, {} trees, {} content references", packs.size(),
+              snapshots.size(), trees, references);
     return finish(o, problems, summary, affected);
   }
 
@@ -240,13 +251,15 @@ int run(repo::Repository& repo, const Options& o) {
     for (auto& b : by_pack[p.id]) {
       ++blobs;
       if (uint64_t{b.offset} + b.length > data.size()) {
-        problems.add(key, fmt::format("blob {} is beyond the end of the pack (truncated)", b.id.hex().substr(0, 16)));
+        problems.add(key, fmt::format("blob {} is beyond the end of the pack (truncated)",
+                                      b.id.hex().substr(0, 16)));
         damaged.insert(b.id);
         continue;
       }
       ByteView stored(data.data() + b.offset, b.length);
       if (xxh3_128(stored) != b.xxh) {
-        problems.add(key, fmt::format("blob {} is damaged (checksum mismatch at offset {})", b.id.hex().substr(0, 16), b.offset));
+        problems.add(key, fmt::format("blob {} is damaged (checksum mismatch at offset {})",
+                                      b.id.hex().substr(0, 16), b.offset));
         damaged.insert(b.id);
         continue;
       }
@@ -270,7 +283,8 @@ int run(repo::Repository& repo, const Options& o) {
         [&](const Id32& tid, const std::string& path, const std::string& snap, int depth) {
           if (depth > 4096 || !visited.insert(tid).second) return;
           if (damaged.count(tid)) {
-            affected.push_back(fmt::format("snapshot {}: directory {}", snap, path.empty() ? "/" : printable(path)));
+            affected.push_back(fmt::format("snapshot {}: directory {}", snap,
+                                           path.empty() ? "/" : printable(path)));
             return;
           }
           repo::Tree tree;

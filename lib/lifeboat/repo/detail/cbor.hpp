@@ -37,12 +37,14 @@ inline const Json& field(const Json& j, const char* name, const char* what) {
 }
 inline uint64_t get_uint(const Json& j, const char* name, const char* what) {
   const Json& v = field(j, name, what);
-  if (!v.is_number_unsigned()) throw IntegrityError("malformed {}: field '{}' is not an unsigned integer", what, name);
+  if (!v.is_number_unsigned())
+    throw IntegrityError("malformed {}: field '{}' is not an unsigned integer", what, name);
   return v.get<uint64_t>();
 }
 inline int64_t get_int(const Json& j, const char* name, const char* what) {
   const Json& v = field(j, name, what);
-  if (!v.is_number_integer()) throw IntegrityError("malformed {}: field '{}' is not an integer", what, name);
+  if (!v.is_number_integer())
+    throw IntegrityError("malformed {}: field '{}' is not an integer", what, name);
   return v.get<int64_t>();
 }
 inline std::string get_str(const Json& j, const char* name, const char* what) {
@@ -52,11 +54,13 @@ inline std::string get_str(const Json& j, const char* name, const char* what) {
 }
 inline bool get_bool(const Json& j, const char* name, const char* what) {
   const Json& v = field(j, name, what);
-  if (!v.is_boolean()) throw IntegrityError("malformed {}: field '{}' is not a boolean", what, name);
+  if (!v.is_boolean())
+    throw IntegrityError("malformed {}: field '{}' is not a boolean", what, name);
   return v.get<bool>();
 }
 inline Bytes as_bin(const Json& v, const char* name, const char* what) {
-  if (!v.is_binary()) throw IntegrityError("malformed {}: field '{}' is not a byte string", what, name);
+  if (!v.is_binary())
+    throw IntegrityError("malformed {}: field '{}' is not a byte string", what, name);
   const auto& b = v.get_binary();
   auto* p = reinterpret_cast<const std::byte*>(b.data());
   return Bytes(p, p + b.size());
@@ -72,7 +76,8 @@ inline Id32 get_id(const Json& j, const char* name, const char* what) {
 template <size_t N>
 std::array<std::byte, N> get_fixed(const Json& j, const char* name, const char* what) {
   Bytes b = get_bin(j, name, what);
-  if (b.size() != N) throw IntegrityError("malformed {}: field '{}' is not {} bytes", what, name, N);
+  if (b.size() != N)
+    throw IntegrityError("malformed {}: field '{}' is not {} bytes", what, name, N);
   std::array<std::byte, N> out;
   std::copy(b.begin(), b.end(), out.begin());
   return out;

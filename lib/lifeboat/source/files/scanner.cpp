@@ -67,7 +67,8 @@ std::string normalize_path(const std::string& path) {
   if (abs.empty() || abs[0] != '/') {
     char cwd[PATH_MAX];
     if (!::getcwd(cwd, sizeof cwd))
-      throw Error(Exit::failure, "unable to determine the working directory: {}", fs::errno_text(errno));
+      throw Error(Exit::failure, "unable to determine the working directory: {}",
+                  fs::errno_text(errno));
     abs = std::string(cwd) + "/" + abs;
   }
   std::vector<std::string> parts;
@@ -95,7 +96,8 @@ struct Scanner::VirtualDir {
   std::vector<Node> leaves;
 };
 
-Scanner::Scanner(repo::Repository& repo, repo::BlobSaver& saver, FilesCache& cache, Reporter& reporter)
+Scanner::Scanner(repo::Repository& repo, repo::BlobSaver& saver, FilesCache& cache,
+                 Reporter& reporter)
     : m_repo(repo),
       m_saver(saver),
       m_cache(cache),
@@ -143,7 +145,8 @@ void Scanner::read_xattrs(int fd, const std::string& proc, const std::string& pa
       continue;
     }
     if (errno != ENOTSUP && errno != EPERM)
-      m_reporter.report(path, fmt::format("unable to list extended attributes: {}", fs::errno_text(errno)));
+      m_reporter.report(
+          path, fmt::format("unable to list extended attributes: {}", fs::errno_text(errno)));
     return;
   }
   for (ssize_t pos = 0; pos < n;) {
@@ -197,7 +200,8 @@ uint64_t Scanner::consume_chunks(std::vector<ContentItem>& out) {
     total += chunk.size();
     m_stats.bytes_read += chunk.size();
     Id32 id = m_repo.mac().compute(chunk);
-    if (!m_saver.known(id)) m_saver.save(repo::BlobType::data, id, Bytes(chunk.begin(), chunk.end()));
+    if (!m_saver.known(id))
+      m_saver.save(repo::BlobType::data, id, Bytes(chunk.begin(), chunk.end()));
     out.push_back({id, 0});
   }
 }
@@ -232,13 +236,14 @@ bool Scanner::read_content(int fd, const std::string& path, const struct stat& s
   struct stat after {};
   if (::fstat(fd, &after) == 0 &&
       (after.st_size != st.st_size || ns_of(after.st_mtim) != ns_of(st.st_mtim)))
-    log::warn("{}: changed while it was being read; the snapshot holds the bytes read", printable(path));
+    log::warn("{}: changed while it was being read; the snapshot holds the bytes read",
+              printable(path));
   node.content = std::move(content);
   return true;
 }
 
-bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& path, uint64_t root_dev,
-                         Node& node) {
+bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& path,
+                         uint64_t root_dev, Node& node) {
   struct stat st {};
   if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     m_reporter.report(path, fmt::format("unable to stat: {}", fs::errno_text(errno)));
@@ -348,7 +353,8 @@ Id32 Scanner::scan_dir(int fd, const std::string& path, uint64_t root_dev) {
       if (n != "." && n != "..") names.push_back(std::move(n));
     }
     if (errno != 0)
-      m_reporter.report(path, fmt::format("unable to list directory completely: {}", fs::errno_text(errno)));
+      m_reporter.report(
+          path, fmt::format("unable to list directory completely: {}", fs::errno_text(errno)));
     ::closedir(d);
   }
   std::sort(names.begin(), names.end());
@@ -381,14 +387,16 @@ Id32 Scanner::scan(const ScanOptions& options) {
   std::vector<std::string> roots;
   for (auto& p : paths) {
     bool covered = std::any_of(roots.begin(), roots.end(), [&](const std::string& r) {
-      return p == r || r == "/" || (p.size() > r.size() && p.compare(0, r.size(), r) == 0 && p[r.size()] == '/');
+      return p == r || r == "/" ||
+             (p.size() > r.size() && p.compare(0, r.size(), r) == 0 && p[r.size()] == '/');
     });
     if (!covered) roots.push_back(p);
   }
   for (auto& p : roots) {
     struct stat st {};
     if (::lstat(p.c_str(), &st) != 0)
-      throw Error(Exit::failure, "unable to back up '{}': {} (no snapshot written)", p, fs::errno_text(errno));
+      throw Error(Exit::failure, "unable to back up '{}': {} (no snapshot written)", p,
+                  fs::errno_text(errno));
   }
   if (roots.size() == 1 && roots[0] == "/") {
     fs::UniqueFd fd(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -404,7 +412,8 @@ Id32 Scanner::scan(const ScanOptions& options) {
     size_t pos = 1;
     for (;;) {
       size_t slash = p.find('/', pos);
-      std::string name = p.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+      std::string name =
+          p.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
       std::string parent = prefix.empty() ? "/" : prefix;
       std::string full = join(parent, name);
       if (slash == std::string::npos) {
@@ -415,7 +424,8 @@ Id32 Scanner::scan(const ScanOptions& options) {
                       fs::errno_text(errno));
         Node node;
         if (!scan_entry(pfd.get(), name, full, pst.st_dev, node))
-          throw Error(Exit::failure, "unable to back up '{}' (see above; no snapshot written)", full);
+          throw Error(Exit::failure, "unable to back up '{}' (see above; no snapshot written)",
+                      full);
         cur->leaves.push_back(std::move(node));
         break;
       }
@@ -466,7 +476,8 @@ Id32 Scanner::scan_stream(int fd, const std::string& path) {
     for (;;) {
       ssize_t got = ::read(fd, buf, n);
       if (got < 0 && errno == EINTR) continue;
-      if (got < 0) throw Error(Exit::failure, "unable to read standard input: {}", fs::errno_text(errno));
+      if (got < 0)
+        throw Error(Exit::failure, "unable to read standard input: {}", fs::errno_text(errno));
       return static_cast<size_t>(got);
     }
   });
