@@ -10,6 +10,7 @@
 
 #include "lifeboat/repo/detail/cbor.hpp"
 #include "lifeboat/repo/format.hpp"
+#include "lifeboat/repo/paper.hpp"
 
 namespace lifeboat::repo {
 using namespace detail;
@@ -129,9 +130,13 @@ MasterKeys MasterKeys::write_only() const {
 
 Secret parse_key_file(std::string_view text, const std::string& path) {
   constexpr std::string_view magic = "lifeboat-key-v1\n";
-  if (text.substr(0, magic.size()) != magic)
+  if (text.substr(0, magic.size()) != magic) {
+    if (auto paper = parse_paper(text, path)) return *paper;
     throw UsageError(
-        "'{}' is not a Lifeboat key file (create one with: backup-create key generate FILE)", path);
+        "'{}' is neither a Lifeboat key file nor a paper key or its shares (create a key file "
+        "with: backup-create key generate FILE)",
+        path);
+  }
   std::string_view hex = text.substr(magic.size());
   while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r')) hex.remove_suffix(1);
   Id32 raw;

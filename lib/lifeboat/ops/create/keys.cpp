@@ -6,6 +6,7 @@
 
 #include "lifeboat/core/log.hpp"
 #include "lifeboat/core/reporter.hpp"
+#include "lifeboat/repo/paper.hpp"
 #include "lifeboat/ops/create/create.hpp"
 #include "lifeboat/util/fs.hpp"
 
@@ -126,6 +127,40 @@ int key_passwd(repo::Repository& repo, const repo::Secret& secret) {
   log::info("changed the {} of key {}",
             secret.type == repo::Secret::Type::password ? "password" : "key file",
             repo.unlocked().slot.id.hex().substr(0, 12));
+  return 0;
+}
+
+int key_paper(repo::Repository& repo, const std::string& label, unsigned shares, unsigned threshold) {
+  if (!repo.keys().admin_private)
+    throw Error(Exit::not_permitted, "adding a key needs a full key: this key is write-only");
+  if ((shares == 0) != (threshold == 0))
+    throw UsageError("--shares and --threshold go together (e.g. --shares 5 --threshold 3)");
+  auto secret = crypto::random_key();
+  std::vector<std::string> lines =
+      shares ? repo::format_paper_shares(secret, threshold, shares) : std::vector{repo::format_paper_key(secret)};
+  // Validate the split before it becomes the only copy of a key: rebuild from the first k.
+  std::string check;
+  for (unsigned i = 0; i < (shares ? threshold : 1); ++i) check += lines[i] + "\n";
+  auto rebuilt = repo::parse_paper(check, "the new paper key");
+  if (!rebuilt || rebuilt->value != std::string(as_chars(secret)))
+    throw Error(Exit::failure, "internal error: the paper key does not rebuild its secret");
+  repo::Secret s{repo::Secret::Type::key_file, std::string(as_chars(secret)), "paper key"};
+  crypto::wipe(secret);
+  auto slot = repo::make_slot(repo.keys(), s, repo::Access::full, label.empty() ? "paper key" : label);
+  repo.save_slot(slot.slot);
+  std::string id = slot.slot.id.hex().substr(0, 12);
+  fmt::print("Lifeboat paper key for repository {} (key {}, full access)\n",
+             repo.config().id.hex().substr(0, 12), id);
+  if (shares)
+    fmt::print("{} shares; any {} of them, typed into one file given to --key-file, open the repository.\n\n",
+               shares, threshold);
+  else
+    fmt::print("Type this line into a file (mode 0600) and give it to --key-file to open the repository.\n\n");
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (shares) fmt::print("share {} of {} (needs {}):\n", i + 1, shares, threshold);
+    fmt::print("{}\n\n", lines[i]);
+  }
+  log::info("added paper key {}", id);
   return 0;
 }
 
