@@ -63,9 +63,12 @@ int main(int argc, char** argv) {
                          "Run CMD for the new password")
             ->type_name("CMD");
         static unsigned paper_shares = 0, paper_threshold = 0;
-        auto* key_paper = key->add_subcommand("paper", "Add a key printed as a paper key (or k-of-n shares)");
-        key_paper->add_option("--shares", paper_shares, "Split the paper key into N shares")->type_name("N");
-        key_paper->add_option("--threshold", paper_threshold, "Shares needed to open the repository")
+        auto* key_paper =
+            key->add_subcommand("paper", "Add a key printed as a paper key (or k-of-n shares)");
+        key_paper->add_option("--shares", paper_shares, "Split the paper key into N shares")
+            ->type_name("N");
+        key_paper
+            ->add_option("--threshold", paper_threshold, "Shares needed to open the repository")
             ->type_name("K");
         key_paper->add_option("--label", label, "A description of the key")->type_name("TEXT");
         static std::string generate_path;
@@ -84,7 +87,9 @@ int main(int argc, char** argv) {
               return ops::create::key_add(*repo, cli::new_secret(ns), write_only, label,
                                           ctx.global.json);
             if (*key_remove) return ops::create::key_remove(*repo, remove_id);
-            if (*key_paper) return ops::create::key_paper(*repo, label, paper_shares, paper_threshold);
+            if (*key_paper)
+              return ops::create::key_paper(*repo, label, paper_shares, paper_threshold,
+                                            ctx.global.json);
             return ops::create::key_passwd(*repo, cli::new_secret(ns));
           }
           ops::create::Options run = o;

@@ -14,7 +14,8 @@ function __backup_create_args
         switch $t
             case --repo --password-file --password-command --key-file --config --cache-dir \
                 --job --host --tag --exclude --exclude-file --stdin-name \
-                --new-password-file --new-password-command --new-key-file --label
+                --new-password-file --new-password-command --new-key-file --label \
+                --shares --threshold
                 set skip 1
             case '-*'
             case '*'
@@ -25,7 +26,7 @@ end
 
 # Succeeds when the command line is in one of the given contexts:
 # top (nothing yet), backup (after a path), init, key (no key command yet),
-# key-list, key-add, key-remove, key-passwd, key-generate.
+# key-list, key-add, key-remove, key-passwd, key-paper, key-generate.
 function __backup_create_in
     set -l args (__backup_create_args)
     set -l ctx top
@@ -86,6 +87,7 @@ complete -c backup-create -n '__backup_create_in key' -a list -d 'List the key s
 complete -c backup-create -n '__backup_create_in key' -a add -d 'Add a key slot'
 complete -c backup-create -n '__backup_create_in key' -a remove -d 'Remove a key slot'
 complete -c backup-create -n '__backup_create_in key' -a passwd -d 'Change the password of the key in use'
+complete -c backup-create -n '__backup_create_in key' -a paper -d 'Add a key printed as a paper key (or k-of-n shares)'
 complete -c backup-create -n '__backup_create_in key' -a generate -d 'Write a new random key file'
 
 # Key management.
@@ -93,5 +95,7 @@ complete -c backup-create -n '__backup_create_in key-add' -l write-only -d 'The 
 complete -c backup-create -n '__backup_create_in key-add key-passwd' -l new-password-file -r -F -d 'Read the new password from a file'
 complete -c backup-create -n '__backup_create_in key-add key-passwd' -l new-password-command -x -a '(__fish_complete_command)' -d 'Command that prints the new password'
 complete -c backup-create -n '__backup_create_in key-add' -l new-key-file -r -F -d 'Use a key file for the new slot'
-complete -c backup-create -n '__backup_create_in key-add' -l label -x -d 'Label shown by key list'
+complete -c backup-create -n '__backup_create_in key-add key-paper' -l label -x -d 'Label shown by key list'
+complete -c backup-create -n '__backup_create_in key-paper' -l shares -x -d 'Split the paper key into N shares'
+complete -c backup-create -n '__backup_create_in key-paper' -l threshold -x -d 'Shares needed to open the repository'
 complete -c backup-create -n __backup_create_needs_key_file -F

@@ -20,7 +20,7 @@ declare -A subcommands=(
     [backup-restore]='snapshots ls diff dump'
     [backup-verify]=''
 )
-key_subcommands='list add remove passwd generate' # backup-create key SUB
+key_subcommands='list add remove passwd paper generate' # backup-create key SUB
 
 # Options that only the man page must mention: --help and --version, and the
 # secret-taking options that every tool refuses (completions must not offer

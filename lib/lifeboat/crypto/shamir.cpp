@@ -36,7 +36,8 @@ uint8_t gf_inv(uint8_t a) {
 
 std::vector<Share> shamir_split(ByteView secret, unsigned k, unsigned n) {
   if (k < 2 || n < k || n > 255)
-    throw UsageError("a split needs 2 <= threshold <= shares <= 255 (got threshold {} of {} shares)", k, n);
+    throw UsageError(
+        "a split needs 2 <= threshold <= shares <= 255 (got threshold {} of {} shares)", k, n);
   std::vector<Share> shares(n);
   for (unsigned i = 0; i < n; ++i) {
     shares[i].x = static_cast<uint8_t>(i + 1);
@@ -48,7 +49,8 @@ std::vector<Share> shamir_split(ByteView secret, unsigned k, unsigned n) {
     for (auto& s : shares) {
       // Horner: secret + c1*x + ... + c_{k-1}*x^{k-1}
       uint8_t acc = 0;
-      for (size_t c = coeffs.size(); c-- > 0;) acc = gf_mul(static_cast<uint8_t>(acc ^ static_cast<uint8_t>(coeffs[c])), s.x);
+      for (size_t c = coeffs.size(); c-- > 0;)
+        acc = gf_mul(static_cast<uint8_t>(acc ^ static_cast<uint8_t>(coeffs[c])), s.x);
       s.y[b] = std::byte(acc ^ static_cast<uint8_t>(secret[b]));
     }
   }
@@ -62,7 +64,8 @@ Bytes shamir_combine(const std::vector<Share>& shares) {
   for (size_t i = 0; i < shares.size(); ++i) {
     if (shares[i].x == 0 || shares[i].y.size() != len) throw UsageError("malformed share");
     for (size_t j = 0; j < i; ++j)
-      if (shares[j].x == shares[i].x) throw UsageError("the same share was given twice (number {})", shares[i].x);
+      if (shares[j].x == shares[i].x)
+        throw UsageError("the same share was given twice (number {})", shares[i].x);
   }
   // Lagrange interpolation at 0: l_i = prod_{j != i} x_j / (x_j ^ x_i).
   std::vector<uint8_t> weights(shares.size());
@@ -78,7 +81,8 @@ Bytes shamir_combine(const std::vector<Share>& shares) {
   Bytes secret(len);
   for (size_t b = 0; b < len; ++b) {
     uint8_t acc = 0;
-    for (size_t i = 0; i < shares.size(); ++i) acc ^= gf_mul(weights[i], static_cast<uint8_t>(shares[i].y[b]));
+    for (size_t i = 0; i < shares.size(); ++i)
+      acc ^= gf_mul(weights[i], static_cast<uint8_t>(shares[i].y[b]));
     secret[b] = std::byte(acc);
   }
   return secret;

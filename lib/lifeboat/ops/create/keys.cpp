@@ -6,8 +6,8 @@
 
 #include "lifeboat/core/log.hpp"
 #include "lifeboat/core/reporter.hpp"
-#include "lifeboat/repo/paper.hpp"
 #include "lifeboat/ops/create/create.hpp"
+#include "lifeboat/repo/paper.hpp"
 #include "lifeboat/util/fs.hpp"
 
 namespace lifeboat::ops::create {
@@ -130,14 +130,15 @@ int key_passwd(repo::Repository& repo, const repo::Secret& secret) {
   return 0;
 }
 
-int key_paper(repo::Repository& repo, const std::string& label, unsigned shares, unsigned threshold) {
+int key_paper(repo::Repository& repo, const std::string& label, unsigned shares, unsigned threshold,
+              bool json) {
   if (!repo.keys().admin_private)
     throw Error(Exit::not_permitted, "adding a key needs a full key: this key is write-only");
   if ((shares == 0) != (threshold == 0))
     throw UsageError("--shares and --threshold go together (e.g. --shares 5 --threshold 3)");
   auto secret = crypto::random_key();
-  std::vector<std::string> lines =
-      shares ? repo::format_paper_shares(secret, threshold, shares) : std::vector{repo::format_paper_key(secret)};
+  std::vector<std::string> lines = shares ? repo::format_paper_shares(secret, threshold, shares)
+                                          : std::vector{repo::format_paper_key(secret)};
   // Validate the split before it becomes the only copy of a key: rebuild from the first k.
   std::string check;
   for (unsigned i = 0; i < (shares ? threshold : 1); ++i) check += lines[i] + "\n";
@@ -146,16 +147,32 @@ int key_paper(repo::Repository& repo, const std::string& label, unsigned shares,
     throw Error(Exit::failure, "internal error: the paper key does not rebuild its secret");
   repo::Secret s{repo::Secret::Type::key_file, std::string(as_chars(secret)), "paper key"};
   crypto::wipe(secret);
-  auto slot = repo::make_slot(repo.keys(), s, repo::Access::full, label.empty() ? "paper key" : label);
+  auto slot =
+      repo::make_slot(repo.keys(), s, repo::Access::full, label.empty() ? "paper key" : label);
   repo.save_slot(slot.slot);
   std::string id = slot.slot.id.hex().substr(0, 12);
+  if (json) {
+    nlohmann::json j = {{"id", slot.slot.id.hex()}, {"access", "full"}};
+    if (shares) {
+      j["threshold"] = threshold;
+      j["shares"] = lines;
+    } else {
+      j["paper_key"] = lines.front();
+    }
+    fmt::print("{}\n", j.dump());
+    return 0;
+  }
   fmt::print("Lifeboat paper key for repository {} (key {}, full access)\n",
              repo.config().id.hex().substr(0, 12), id);
   if (shares)
-    fmt::print("{} shares; any {} of them, typed into one file given to --key-file, open the repository.\n\n",
-               shares, threshold);
+    fmt::print(
+        "{} shares; any {} of them, typed into one file given to --key-file, open the "
+        "repository.\n\n",
+        shares, threshold);
   else
-    fmt::print("Type this line into a file (mode 0600) and give it to --key-file to open the repository.\n\n");
+    fmt::print(
+        "Type this line into a file (mode 0600) and give it to --key-file to open the "
+        "repository.\n\n");
   for (size_t i = 0; i < lines.size(); ++i) {
     if (shares) fmt::print("share {} of {} (needs {}):\n", i + 1, shares, threshold);
     fmt::print("{}\n\n", lines[i]);
