@@ -51,6 +51,7 @@ printf 'alpha\n' >"$S/a.txt"                    # 6 bytes
 printf 'bravo bravo\n' >"$S/sub/b.txt"          # 12 bytes
 head -c 300000 /dev/urandom >"$S/sub/deep/c.bin" # 300000 bytes
 : >"$S/sub/zero"                                 # 0 bytes
+sleep 1.1  # the files cache only vouches for files unchanged for 1 s before they are read
 
 expect_exit 0 "backup of a tree" -- backup-create "$S"
 s_plain=$(tr -d '\n' <"$T/stdout")

@@ -1,5 +1,7 @@
 #include "lifeboat/cli/tool.hpp"
 
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -113,6 +115,10 @@ std::string Context::cache_dir() const {
 
 int run_tool(const std::string& name, const std::string& description, int argc, char** argv,
              const std::function<std::function<int(Context&)>(CLI::App&, Context&)>& setup) {
+  // Keys live in this process's memory: never in a core dump (DESIGN.md §4).
+  struct rlimit no_core {};
+  ::setrlimit(RLIMIT_CORE, &no_core);
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   cancel::install_handlers();
   Context ctx;
   CLI::App app(description, name);

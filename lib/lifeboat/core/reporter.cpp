@@ -7,6 +7,8 @@
 namespace lifeboat {
 
 void Reporter::report(std::string item, std::string message) {
+  // Messages may quote names from the data (xattr names, targets): make them printable too.
+  message = printable(message);
   log::warn("{}: {}", printable(item), message);
   std::lock_guard lock(m_mutex);
   m_problems.push_back({std::move(item), std::move(message)});

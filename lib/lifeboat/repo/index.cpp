@@ -52,22 +52,45 @@ void Index::add_pack(const PackRecord& r) {
     m_packs.push_back({r.id, r.size, r.header.wrap});
     m_pack_ids.emplace(r.id, pack_idx);
   }
-  for (auto& b : r.header.blobs)
-    m_recent.try_emplace(
-        b.id, BlobLocation{pack_idx, b.offset, b.length, b.raw_length, b.type, b.compressed});
+  for (auto& b : r.header.blobs) {
+    BlobLocation loc{pack_idx, b.offset, b.length, b.raw_length, b.type, b.compressed};
+    if (m_finalized)
+      m_recent.try_emplace(b.id, loc);
+    else
+      m_sorted.push_back({b.id, loc});
+  }
 }
 
 void Index::finalize() {
   std::lock_guard lock(m_mutex);
-  m_sorted.reserve(m_sorted.size() + m_recent.size());
   for (auto& [id, loc] : m_recent) m_sorted.push_back({id, loc});
   m_recent.clear();
-  std::stable_sort(m_sorted.begin(), m_sorted.end(),
-                   [](const Entry& a, const Entry& b) { return a.id < b.id; });
+  // By id, then in loading order (pack number), so that the first location stays first.
+  std::sort(m_sorted.begin(), m_sorted.end(), [](const Entry& a, const Entry& b) {
+    return a.id != b.id               ? a.id < b.id
+           : a.loc.pack != b.loc.pack ? a.loc.pack < b.loc.pack
+                                      : a.loc.offset < b.loc.offset;
+  });
+  // The same blob listed twice for the same place (a pack in two index files) is one entry.
   m_sorted.erase(std::unique(m_sorted.begin(), m_sorted.end(),
-                             [](const Entry& a, const Entry& b) { return a.id == b.id; }),
+                             [](const Entry& a, const Entry& b) {
+                               return a.id == b.id && a.loc.pack == b.loc.pack &&
+                                      a.loc.offset == b.loc.offset;
+                             }),
                  m_sorted.end());
   m_sorted.shrink_to_fit();
+  m_finalized = true;
+}
+
+std::vector<BlobLocation> Index::find_all(const Id32& id) const {
+  std::lock_guard lock(m_mutex);
+  std::vector<BlobLocation> out;
+  auto it = std::lower_bound(m_sorted.begin(), m_sorted.end(), id,
+                             [](const Entry& e, const Id32& x) { return e.id < x; });
+  for (; it != m_sorted.end() && it->id == id; ++it) out.push_back(it->loc);
+  auto r = m_recent.find(id);
+  if (r != m_recent.end()) out.push_back(r->second);
+  return out;
 }
 
 std::optional<BlobLocation> Index::find(const Id32& id) const {

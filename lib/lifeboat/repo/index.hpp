@@ -34,11 +34,15 @@ struct BlobLocation {
 
 class Index {
  public:
-  // Adds every blob of a pack; a blob already known keeps its first location.
+  // Adds every blob of a pack. Before finalize() every location of a blob is kept (a blob
+  // may be stored twice, and a hostile index may name a wrong location: readers fall back
+  // to the next one); after it, a blob already known keeps its locations.
   void add_pack(const PackRecord& record);
   // Sorts entries added so far into the compact array (call after loading).
   void finalize();
   std::optional<BlobLocation> find(const Id32& id) const;
+  // Every known location of a blob, the first one first.
+  std::vector<BlobLocation> find_all(const Id32& id) const;
   bool contains(const Id32& id) const { return find(id).has_value(); }
   const PackInfo& pack(uint32_t i) const;
   std::vector<PackInfo> packs() const;
@@ -52,6 +56,7 @@ class Index {
   };
   mutable std::mutex m_mutex;
   std::vector<Entry> m_sorted;
+  bool m_finalized = false;
   std::unordered_map<Id32, BlobLocation, Id32Hash> m_recent;
   std::deque<PackInfo> m_packs;  // deque: pack() references stay valid while adding
   std::unordered_map<Id32, uint32_t, Id32Hash> m_pack_ids;

@@ -339,10 +339,10 @@ std::optional<UnlockedSlot> try_unlock(const KeySlot& slot, const Secret& secret
   if (slot.type == "password" &&
       (slot.scrypt.n < k_min_scrypt_n || !std::has_single_bit(slot.scrypt.n) || slot.scrypt.r < 8 ||
        slot.scrypt.n > (1u << 24) || slot.scrypt.r > 64 || slot.scrypt.p == 0 ||
-       slot.scrypt.p > 16))
+       slot.scrypt.p > 16 || 128 * slot.scrypt.n * slot.scrypt.r > (uint64_t{1} << 30)))
     throw Error(Exit::wrong_key,
                 "key slot {} uses scrypt parameters N={} r={} p={}, outside what Lifeboat accepts "
-                "(N >= 2^15, r >= 8): refusing it",
+                "(N a power of two >= 2^15, r >= 8, at most 1 GiB of memory): refusing it",
                 slot.id.hex().substr(0, 8), slot.scrypt.n, slot.scrypt.r, slot.scrypt.p);
   auto kek = derive_kek(secret, slot.salt, slot.scrypt);
   auto bundle =

@@ -10,6 +10,7 @@
 
 #include "lifeboat/core/log.hpp"
 #include "lifeboat/repo/detail/cbor.hpp"
+#include "lifeboat/util/fs.hpp"
 
 namespace lifeboat::repo {
 using namespace detail;
@@ -17,6 +18,7 @@ using namespace detail;
 Bytes encode_lock(const LockInfo& l) {
   return to_cbor(Json{{"v", 1},
                       {"host", l.host},
+                      {"scope", l.process_scope},
                       {"user", l.user},
                       {"pid", l.pid},
                       {"time", l.time_ns},
@@ -32,6 +34,7 @@ LockInfo decode_lock(ByteView data, const std::string& what_s) {
     if (get_uint(j, "v", what) != 1) throw IntegrityError("{} has an unknown version", what);
     LockInfo l;
     l.host = get_str(j, "host", what);
+    l.process_scope = get_str(j, "scope", what);
     l.user = get_str(j, "user", what);
     l.pid = get_int(j, "pid", what);
     l.time_ns = get_int(j, "time", what);
@@ -62,6 +65,15 @@ std::string hostname() {
   ::gethostname(host, sizeof host - 1);
   return host;
 }
+
+std::string process_scope() {
+  std::string boot;
+  if (auto b = fs::read_file("/proc/sys/kernel/random/boot_id")) boot = std::string(as_chars(*b));
+  while (!boot.empty() && boot.back() == '\n') boot.pop_back();
+  char ns[128] = {};
+  ssize_t n = ::readlink("/proc/self/ns/pid", ns, sizeof ns - 1);
+  return boot.empty() || n <= 0 ? "" : boot + " " + std::string(ns, static_cast<size_t>(n));
+}
 }  // namespace
 
 RepoLock::RepoLock(Repository& repo, LockInfo info, LockTiming timing)
@@ -72,6 +84,7 @@ std::unique_ptr<RepoLock> RepoLock::acquire(Repository& repo, bool exclusive,
   LockTiming timing = lock_timing();
   LockInfo info;
   info.host = hostname();
+  info.process_scope = process_scope();
   if (auto* pw = ::getpwuid(::geteuid())) info.user = pw->pw_name;
   info.pid = ::getpid();
   info.time_ns = now_ns();
@@ -93,8 +106,9 @@ std::unique_ptr<RepoLock> RepoLock::acquire(Repository& repo, bool exclusive,
       continue;  // removed meanwhile, or unreadable: not a live lock we can honour
     }
     bool stale = other.expires_ns < now_ns();
-    if (!stale && other.host == info.host && ::kill(static_cast<pid_t>(other.pid), 0) != 0 &&
-        errno == ESRCH)
+    if (!stale && other.host == info.host && !info.process_scope.empty() &&
+        other.process_scope == info.process_scope &&
+        ::kill(static_cast<pid_t>(other.pid), 0) != 0 && errno == ESRCH)
       stale = true;
     if (stale) {
       log::verbose("removing stale lock {} of {}@{} (pid {})", id.hex().substr(0, 8), other.user,
@@ -139,6 +153,12 @@ void RepoLock::refresh_loop() {
 }
 
 void RepoLock::check_valid() const {
+  std::lock_guard guard(m_mutex);  // the refresh thread replaces m_id under it
+  if (!m_repo.storage().stat(object_key(Kind::lock, m_id)))
+    throw Error(
+        Exit::lock,
+        "the repository lock of this run was removed by another process (judged stale?); no "
+        "snapshot was written — run the backup again");
   if (now_ns() > m_valid_until)
     throw Error(Exit::lock,
                 "the repository lock expired before the backup finished (the process was stopped "

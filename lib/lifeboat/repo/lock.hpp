@@ -18,6 +18,9 @@ namespace lifeboat::repo {
 
 struct LockInfo {
   std::string host;
+  // Which kernel boot and PID namespace `pid` belongs to: only a lock of this very boot and
+  // namespace can be judged stale by checking whether its process still exists.
+  std::string process_scope;
   std::string user;
   int64_t pid = 0;
   int64_t time_ns = 0;
@@ -43,7 +46,8 @@ class RepoLock {
   ~RepoLock();
   RepoLock(const RepoLock&) = delete;
   RepoLock& operator=(const RepoLock&) = delete;
-  // Throws Error(lock) when the lock expired (no successful refresh in time).
+  // Throws Error(lock) when the lock expired (no successful refresh in time) or was removed
+  // by another process.
   void check_valid() const;
   void release();
 
@@ -55,7 +59,7 @@ class RepoLock {
   LockTiming m_timing;
   Id32 m_id;
   std::atomic<int64_t> m_valid_until{0};
-  std::mutex m_mutex;
+  mutable std::mutex m_mutex;
   std::condition_variable m_cv;
   bool m_stop = false;
   std::thread m_thread;

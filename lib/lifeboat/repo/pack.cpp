@@ -82,6 +82,11 @@ std::optional<Bytes> open_blob(const crypto::Key32& pack_key, const Id32& repo_i
 PackWriter::PackWriter(const MasterKeys& keys, BlobType type) : m_keys(keys), m_type(type) {}
 
 void PackWriter::add(const Id32& id, Bytes payload, uint32_t raw_length, bool compressed) {
+  // Offsets, lengths and nonces are 32-bit: keep every pack far below 4 GiB.
+  if (payload.size() > (1u << 30) || m_bytes + payload.size() > (3ull << 30))
+    throw Error(Exit::failure,
+                "a blob of {} bytes is too large for a pack (a directory with too many entries?)",
+                payload.size());
   m_bytes += payload.size() + crypto::k_tag_size;
   m_pending.push_back({id, std::move(payload), raw_length, compressed});
 }

@@ -13,7 +13,8 @@
 namespace lifeboat::repo {
 
 std::string format_paper_key(const crypto::Key32& secret);
-std::vector<std::string> format_paper_shares(const crypto::Key32& secret, unsigned threshold, unsigned shares);
+std::vector<std::string> format_paper_shares(const crypto::Key32& secret, unsigned threshold,
+                                             unsigned shares);
 // Parses text holding a paper key, or enough shares, one per line (other lines are ignored).
 // nullopt when the text holds neither; UsageError for a typo, too few or inconsistent shares.
 std::optional<Secret> parse_paper(std::string_view text, const std::string& source);

@@ -74,14 +74,23 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<storage::Storage> s
   repo->m_config = decode_config(raw);
   std::vector<KeySlot> slots = read_slots(*storage);
   std::optional<UnlockedSlot> unlocked;
+  size_t skipped = 0;
   for (auto& s : slots) {
-    if ((unlocked = try_unlock(s, secret, repo->m_config.id))) break;
+    // A slot we refuse (weak or absurd parameters, damaged content) must not stop the others
+    // from being tried: someone with write access could otherwise lock everybody out.
+    try {
+      if ((unlocked = try_unlock(s, secret, repo->m_config.id))) break;
+    } catch (const Error& e) {
+      log::warn("{}", e.what());
+      ++skipped;
+    }
   }
   if (!unlocked)
     throw Error(Exit::wrong_key,
-                "the {} from {} opens no key slot of repository '{}' (wrong password or key?)",
+                "the {} from {} opens no key slot of repository '{}' (wrong password or key?){}",
                 secret.type == Secret::Type::password ? "password" : "key file", secret.source,
-                storage->describe());
+                storage->describe(),
+                skipped ? fmt::format("; {} key slot(s) were refused, see above", skipped) : "");
   check_config_mac(repo->m_config, unlocked->keys.meta_key);
   repo->m_unlocked = std::move(*unlocked);
   repo->m_storage = std::move(storage);
@@ -166,6 +175,9 @@ Bytes Repository::decode_blob(const PackInfo& pack, const BlobEntry& e, ByteView
         "pack '{}': blob {} failed authentication (damaged or tampered; run "
         "backup-verify --read-data)",
         where, e.id.hex().substr(0, 16));
+  if (e.raw_length > (1u << 30))
+    throw IntegrityError("pack '{}': blob {} claims {} bytes, more than any blob Lifeboat writes",
+                         where, e.id.hex().substr(0, 16), e.raw_length);
   Bytes data = e.compressed ? compress::decompress(*plain, e.raw_length) : std::move(*plain);
   if (data.size() != e.raw_length)
     throw IntegrityError("pack '{}': blob {} has the wrong length", where,
@@ -179,15 +191,27 @@ Bytes Repository::decode_blob(const PackInfo& pack, const BlobEntry& e, ByteView
 Bytes Repository::read_blob(const Id32& id) {
   require_read("reading content");
   load_index();
-  auto loc = m_index.find(id);
-  if (!loc) throw IntegrityError("blob {} is not in the index (missing data)", id.hex());
-  const PackInfo& pack = m_index.pack(loc->pack);
-  BlobEntry e = m_index.entry_for(id, *loc);
-  Bytes stored;
-  std::string key = object_key(Kind::data_blob, pack.id);
-  if (!m_storage->get(key, stored, storage::Range{loc->offset, loc->length}))
-    throw IntegrityError("pack '{}' is missing (needed for blob {})", key, id.hex().substr(0, 16));
-  return decode_blob(pack, e, stored);
+  auto locations = m_index.find_all(id);
+  if (locations.empty())
+    throw IntegrityError("blob {} is not in the index (missing data)", id.hex());
+  // A blob may be stored more than once; a damaged or forged location falls back to the next.
+  std::optional<IntegrityError> first_error;
+  for (auto& loc : locations) {
+    const PackInfo& pack = m_index.pack(loc.pack);
+    BlobEntry e = m_index.entry_for(id, loc);
+    std::string key = object_key(Kind::data_blob, pack.id);
+    try {
+      Bytes stored;
+      if (!m_storage->get(key, stored, storage::Range{loc.offset, loc.length}))
+        throw IntegrityError("pack '{}' is missing (needed for blob {})", key,
+                             id.hex().substr(0, 16));
+      return decode_blob(pack, e, stored);
+    } catch (const IntegrityError& err) {
+      if (!first_error) first_error = err;
+      if (locations.size() > 1) log::verbose("{}; trying another copy", err.what());
+    }
+  }
+  throw *first_error;
 }
 
 Tree Repository::read_tree(const Id32& id) {
@@ -225,6 +249,10 @@ SnapshotRecord Repository::load_snapshot(const Id32& id) {
     r.signer_status = fmt::format("signed by removed key {} after its removal",
                                   ss.snapshot.signer.hex().substr(0, 8));
   } else {
+    const KeySlot& slot = it->second;
+    r.signer = fmt::format("key {} ({}{}{})", slot.id.hex().substr(0, 12),
+                           slot.label.empty() ? "" : slot.label + ", ", access_name(slot.access),
+                           slot.retired ? ", removed" : "");
     Bytes msg = to_bytes("lifeboat-v1 snapshot");
     append(msg, ss.body);
     if (crypto::ed25519_verify(it->second.signing_public, msg, ss.signature)) {
@@ -240,7 +268,17 @@ SnapshotRecord Repository::load_snapshot(const Id32& id) {
 
 std::vector<SnapshotRecord> Repository::load_snapshots() {
   std::vector<SnapshotRecord> out;
-  for (auto& id : list_ids(Kind::snapshot)) out.push_back(load_snapshot(id));
+  for (auto& id : list_ids(Kind::snapshot)) {
+    try {
+      out.push_back(load_snapshot(id));
+    } catch (const IntegrityError& e) {
+      SnapshotRecord r;
+      r.id = id;
+      r.damaged = true;
+      r.signer_status = e.what();
+      out.push_back(std::move(r));
+    }
+  }
   std::stable_sort(out.begin(), out.end(), [](const SnapshotRecord& a, const SnapshotRecord& b) {
     return a.snapshot.time_ns < b.snapshot.time_ns;
   });
@@ -251,9 +289,12 @@ std::vector<SnapshotRecord> Repository::load_snapshots() {
 void Repository::check_high_water_mark(const std::vector<SnapshotRecord>& records) {
   if (m_state_dir.empty()) return;
   std::string path = fmt::format("{}/{}/snapshots-seen", m_state_dir, m_config.id.hex());
-  std::set<Id32> current;
-  for (auto& r : records)
+  // Present (even damaged or untrusted) is not rolled back; only trusted ones become "seen".
+  std::set<Id32> present, current;
+  for (auto& r : records) {
+    present.insert(r.id);
     if (r.trusted) current.insert(r.id);
+  }
   std::vector<Id32> missing;
   std::optional<Bytes> data;
   try {
@@ -266,7 +307,11 @@ void Repository::check_high_water_mark(const std::vector<SnapshotRecord>& record
     std::string_view text = as_chars(*data);
     for (size_t pos = 0; pos + 64 <= text.size(); pos = text.find('\n', pos) + 1) {
       Id32 id;
-      if (parse_id(text.substr(pos, 64), id) && !current.count(id)) missing.push_back(id);
+      if (!parse_id(text.substr(pos, 64), id)) continue;
+      if (!present.count(id))
+        missing.push_back(id);
+      else
+        current.insert(id);
       if (text.find('\n', pos) == std::string_view::npos) break;
     }
   }
@@ -303,8 +348,9 @@ bool SnapshotFilter::matches(const Snapshot& s) const {
 const SnapshotRecord& resolve_snapshot(const std::vector<SnapshotRecord>& records,
                                        const std::string& spec, const SnapshotFilter& filter) {
   if (spec == "latest") {
+    // Only trusted snapshots can be "latest": an untrusted one must be named explicitly.
     for (auto it = records.rbegin(); it != records.rend(); ++it)
-      if (filter.matches(it->snapshot)) return *it;
+      if (it->trusted && filter.matches(it->snapshot)) return *it;
     throw Error(Exit::failure,
                 "no snapshot matches 'latest'{} (list them with: backup-restore snapshots)",
                 filter.job.empty() && filter.host.empty() && filter.tags.empty()

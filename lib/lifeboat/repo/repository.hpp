@@ -29,9 +29,11 @@ struct InitOptions {
 
 struct SnapshotRecord {
   Id32 id;
-  Snapshot snapshot;
-  std::string signer_status;  // "ok", or why it is not trusted
+  Snapshot snapshot;          // empty when damaged
+  std::string signer_status;  // "ok", or why it is not trusted (or why it is damaged)
+  std::string signer;         // "key 1a2b3c4d5e6f (label, write-only)" when known
   bool trusted = false;
+  bool damaged = false;
 };
 
 class Repository {
@@ -71,7 +73,9 @@ class Repository {
   Bytes decode_blob(const PackInfo& pack, const BlobEntry& entry, ByteView stored);
   crypto::Key32 pack_key(const PackInfo& pack);
 
-  // Snapshots, newest last; signatures checked against the repository's signers. When a
+  // Snapshots, newest last; signatures checked against the repository's signers. A snapshot
+  // that does not decode is listed as damaged (not thrown), so one bad object does not hide
+  // the others. When a
   // state directory is set, throws IntegrityError if a snapshot this host listed before is
   // gone (a rolled-back snapshot list), then records the current list as seen.
   std::vector<SnapshotRecord> load_snapshots();

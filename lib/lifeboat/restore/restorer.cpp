@@ -94,6 +94,8 @@ struct Restorer::Dir {
   fs::UniqueFd fd;
   std::string path;  // as in the snapshot, for messages and patterns
   bool failed = false;
+  bool existed = false;            // was already in the target
+  struct timespec old_times[2]{};  // its times then (restored by --overwrite never)
 };
 
 Restorer::Restorer(repo::Repository& repo, Reporter& reporter, Options options)
@@ -139,11 +141,20 @@ int Restorer::ensure(Dir& dir) {
   if (dir.fd || m_options.dry_run) return dir.fd.get();
   if (dir.failed) throw DirFailed{};
   int parent = ensure(*dir.parent);
-  if (::mkdirat(parent, dir.name.c_str(), 0700) != 0 && errno != EEXIST) {
+  int rc = ::mkdirat(parent, dir.name.c_str(), 0700);
+  if (rc != 0 && errno == EEXIST && m_options.overwrite == Overwrite::always) {
+    // Replace a non-directory in the way (unlinkat never follows it); reuse a directory.
+    struct stat st {};
+    if (::fstatat(parent, dir.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        !S_ISDIR(st.st_mode) && ::unlinkat(parent, dir.name.c_str(), 0) == 0)
+      rc = ::mkdirat(parent, dir.name.c_str(), 0700);
+  }
+  if (rc != 0 && errno != EEXIST) {
     dir.failed = true;
     m_reporter.report(dir.path, err("unable to create directory"));
     throw DirFailed{};
   }
+  dir.existed = rc != 0;
   // O_NOFOLLOW: an existing symlink (planted by an earlier entry or already in the target)
   // is never followed.
   dir.fd.reset(::openat(parent, dir.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -153,6 +164,13 @@ int Restorer::ensure(Dir& dir) {
                                     ? "a non-directory (or symlink) is in the way; not followed"
                                     : err("unable to open directory"));
     throw DirFailed{};
+  }
+  if (dir.existed) {
+    struct stat st {};
+    if (::fstat(dir.fd.get(), &st) == 0) {
+      dir.old_times[0] = st.st_atim;
+      dir.old_times[1] = st.st_mtim;
+    }
   }
   m_stats.dirs++;
   return dir.fd.get();
@@ -415,8 +433,18 @@ void Restorer::apply_metadata(int fd, int dirfd, const Node& node, const std::st
         m_reporter.report(path, fmt::format("unable to set extended attribute '{}': {}", key,
                                             fs::errno_text(errno)));
     }
-    // Mode after owner: chown clears setuid/setgid.
-    int rc = fd >= 0 ? ::fchmod(fd, mode) : ::fchmodat(dirfd, name, mode, 0);
+    // Mode after owner: chown clears setuid/setgid. Special files are reached through an
+    // O_PATH descriptor so that a symlink swapped in meanwhile is not followed.
+    int rc;
+    if (fd >= 0) {
+      rc = ::fchmod(fd, mode);
+    } else {
+      fs::UniqueFd node_fd(::openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+      struct stat st {};
+      rc = -1;
+      if (node_fd && ::fstat(node_fd.get(), &st) == 0 && !S_ISLNK(st.st_mode))
+        rc = ::chmod(fmt::format("/proc/self/fd/{}", node_fd.get()).c_str(), mode);
+    }
     if (rc != 0) m_reporter.report(path, err("unable to set permissions"));
   }
   struct timespec times[2] = {to_ts(node.mtime_ns), to_ts(node.mtime_ns)};
@@ -426,6 +454,12 @@ void Restorer::apply_metadata(int fd, int dirfd, const Node& node, const std::st
 
 void Restorer::finish_dir(Dir& dir) {
   if (!dir.fd || !dir.node) return;
+  // --overwrite never leaves what was already there alone, directories' metadata included.
+  if (dir.existed && m_options.overwrite == Overwrite::never) {
+    ::futimens(dir.fd.get(), dir.old_times);  // adding entries moved its mtime: put it back
+    dir.fd.reset();
+    return;
+  }
   apply_metadata(dir.fd.get(), dir.parent->fd.get(), *dir.node, dir.path);
   dir.fd.reset();
 }

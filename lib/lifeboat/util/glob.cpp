@@ -16,7 +16,7 @@ PatternSet::PatternSet(std::vector<std::string> patterns) {
 
 void PatternSet::add_file(const std::string& path) {
   auto data = fs::read_file(path);
-  if (!data) throw Error(Exit::failure, "exclude file '{}' does not exist", path);
+  if (!data) throw UsageError("exclude file '{}' does not exist", path);
   std::string_view text = as_chars(*data);
   size_t pos = 0;
   while (pos < text.size()) {

@@ -75,3 +75,43 @@ TEST_CASE("index keeps compact sorted entries and finds recent additions", "[rep
   CHECK(idx.find(probe));
   CHECK(idx.packs().size() == 2);
 }
+
+TEST_CASE("deeply nested CBOR is rejected before parsing, without recursion", "[repo]") {
+  Bytes deep(1000000, std::byte{0x81});  // a million nested one-element arrays
+  deep.push_back(std::byte{0x00});
+  CHECK_THROWS_AS(decode_tree(deep, "tree"), IntegrityError);
+  CHECK_THROWS_AS(decode_slot(deep, "slot"), IntegrityError);
+  CHECK_THROWS_AS(decode_config(deep), IntegrityError);
+  // Lengths beyond the data, indefinite lengths and trailing bytes are refused too.
+  CHECK_THROWS_AS(decode_tree(Bytes{std::byte{0x9b}, std::byte{0xff}, std::byte{0xff},
+                                    std::byte{0xff}, std::byte{0xff}, std::byte{0xff},
+                                    std::byte{0xff}, std::byte{0xff}, std::byte{0xff}},
+                              "tree"),
+                  IntegrityError);
+  CHECK_THROWS_AS(decode_tree(Bytes{std::byte{0x9f}, std::byte{0xff}}, "tree"), IntegrityError);
+  Bytes good = encode_tree(Tree{});
+  good.push_back(std::byte{0});
+  CHECK_THROWS_AS(decode_tree(good, "tree"), IntegrityError);
+}
+
+TEST_CASE("the index keeps every location of a blob stored twice", "[repo]") {
+  Index idx;
+  BlobEntry e;
+  e.id.bytes[0] = std::byte{7};
+  e.length = 20;
+  PackRecord a, b;
+  a.id.bytes[0] = std::byte{1};
+  b.id.bytes[0] = std::byte{2};
+  e.offset = 0;
+  a.header.blobs.push_back(e);
+  e.offset = 100;
+  b.header.blobs.push_back(e);
+  idx.add_pack(a);
+  idx.add_pack(b);
+  idx.add_pack(a);  // the same pack named by two index files counts once
+  idx.finalize();
+  auto all = idx.find_all(e.id);
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].offset == 0);
+  CHECK(all[1].offset == 100);
+}

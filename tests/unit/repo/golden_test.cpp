@@ -212,7 +212,14 @@ TEST_CASE("golden: snapshot", "[golden]") {
 
 TEST_CASE("golden: lock", "[golden]") {
   Fixture f;
-  LockInfo l{"web1", "root", 1234, 1700000000000000000, 1700000001800000000, false, "backup"};
+  LockInfo l{"web1",
+             "boot pid:[4026531836]",
+             "root",
+             1234,
+             1700000000000000000,
+             1700000001800000000,
+             false,
+             "backup"};
   Bytes sealed = seal_object(f.keys.meta_key, f.repo_id, Kind::lock, encode_lock(l));
   Bytes g = golden("lock.bin", sealed);
   Bytes plain = open_object(f.keys.meta_key, f.repo_id, Kind::lock, g, "lock");

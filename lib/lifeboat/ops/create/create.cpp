@@ -126,7 +126,7 @@ int run(repo::Repository& repo, const Options& o) {
     nlohmann::json j = {{"snapshot_id", id.hex()}, {"duration_seconds", seconds}};
     for (auto& [key, value] : snap.summary) j[key] = value;
     j["errors"] = errors;  // the list, where the snapshot records only the count
-    fmt::print("{}\n", j.dump());
+    fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   } else {
     log::info("files: {} new, {} changed, {} unchanged; {} directories", stats.files_new,
               stats.files_changed, stats.files_unchanged, stats.dirs);

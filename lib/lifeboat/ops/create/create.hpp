@@ -42,7 +42,8 @@ int key_remove(repo::Repository& repo, const std::string& id_prefix);
 int key_passwd(repo::Repository& repo, const repo::Secret& secret);
 // Adds a full key-file slot whose secret is printed as a paper key, or (shares > 0) as
 // `shares` Shamir shares of which any `threshold` open the repository via --key-file.
-int key_paper(repo::Repository& repo, const std::string& label, unsigned shares, unsigned threshold, bool json);
+int key_paper(repo::Repository& repo, const std::string& label, unsigned shares, unsigned threshold,
+              bool json);
 // Writes a new random key file (mode 0600); refuses to overwrite.
 int key_generate(const std::string& path);
 

@@ -18,7 +18,8 @@ int init(const InitOptions& o) {
   Id32 id = repo::Repository::init(*store, o.secret, options);
   if (o.json)
     fmt::print("{}\n",
-               nlohmann::json{{"repository_id", id.hex()}, {"location", store->describe()}}.dump());
+               nlohmann::json{{"repository_id", id.hex()}, {"location", store->describe()}}.dump(
+                   -1, ' ', false, nlohmann::json::error_handler_t::replace));
   else {
     log::info("created repository at '{}'", store->describe());
     fmt::print("{}\n", id.hex());
@@ -48,7 +49,7 @@ int key_list(repo::Repository& repo, bool json) {
                  s.label.empty() ? "" : "  " + s.label);
     }
   }
-  if (json) fmt::print("{}\n", out.dump());
+  if (json) fmt::print("{}\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   return 0;
 }
 
@@ -62,7 +63,7 @@ int key_add(repo::Repository& repo, const repo::Secret& secret, bool write_only,
   if (json)
     fmt::print("{}\n", nlohmann::json{{"id", slot.slot.id.hex()},
                                       {"access", repo::access_name(slot.slot.access)}}
-                           .dump());
+                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   else {
     log::info("added {} key {}", repo::access_name(slot.slot.access),
               slot.slot.id.hex().substr(0, 12));
@@ -159,7 +160,7 @@ int key_paper(repo::Repository& repo, const std::string& label, unsigned shares,
     } else {
       j["paper_key"] = lines.front();
     }
-    fmt::print("{}\n", j.dump());
+    fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     return 0;
   }
   fmt::print("Lifeboat paper key for repository {} (key {}, full access)\n",

@@ -20,6 +20,8 @@ repo::SnapshotRecord select_snapshot(repo::Repository& repo, const Selection& se
   std::vector<repo::SnapshotRecord> usable;
   for (auto& r : records) usable.push_back(r);
   const auto& r = repo::resolve_snapshot(usable, spec, sel.filter);
+  if (r.damaged)
+    throw IntegrityError("snapshot {} is damaged: {}", r.id.hex().substr(0, 8), r.signer_status);
   if (!r.trusted) {
     if (!sel.allow_unknown_signer)
       throw IntegrityError(
@@ -29,15 +31,25 @@ repo::SnapshotRecord select_snapshot(repo::Repository& repo, const Selection& se
         "snapshot {} is not trusted ({}); reading it because --allow-unknown-signer was given",
         r.id.hex().substr(0, 8), r.signer_status);
   }
-  log::verbose("snapshot {} of {} signed by key {}", r.id.hex().substr(0, 8),
-               repo::format_time(r.snapshot.time_ns), r.snapshot.signer.hex().substr(0, 8));
+  log::info("snapshot {} of {} (host {}{}), signed by {}", r.id.hex().substr(0, 8),
+            repo::format_time(r.snapshot.time_ns), printable(r.snapshot.host),
+            r.snapshot.job.empty() ? "" : ", job " + printable(r.snapshot.job),
+            r.signer.empty() ? r.snapshot.signer.hex().substr(0, 12) : r.signer);
   return r;
 }
 
 int snapshots(repo::Repository& repo, const Selection& sel) {
   auto records = repo.load_snapshots();
   json out = json::array();
+  size_t damaged = 0;
   for (auto& r : records) {
+    if (r.damaged) {
+      ++damaged;
+      log::error("snapshot {} is damaged: {}", r.id.hex().substr(0, 12), r.signer_status);
+      if (sel.json)
+        out.push_back({{"id", r.id.hex()}, {"damaged", true}, {"error", r.signer_status}});
+      continue;
+    }
     if (!sel.filter.matches(r.snapshot)) continue;
     auto& s = r.snapshot;
     if (sel.json) {
@@ -72,8 +84,9 @@ int snapshots(repo::Repository& repo, const Selection& sel) {
                  paths, r.trusted ? "" : "  [" + r.signer_status + "]");
     }
   }
-  if (sel.json) fmt::print("{}\n", out.dump());
-  return 0;
+  if (sel.json)
+    fmt::print("{}\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return damaged ? static_cast<int>(Exit::integrity) : 0;
 }
 
 namespace {
@@ -193,7 +206,8 @@ int ls(repo::Repository& repo, const Selection& sel, const std::string& spec,
     fmt::print("{} {:>8} {:>8} {:>12} {} {}\n", mode_string(*node), node->user, node->group,
                node->size, repo::format_time(node->mtime_ns), printable(prefix));
   }
-  if (sel.json) fmt::print("{}\n", out.dump());
+  if (sel.json)
+    fmt::print("{}\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   return 0;
 }
 
@@ -277,7 +291,7 @@ int diff(repo::Repository& repo, const Selection& sel, const std::string& a, con
     fmt::print(
         "{}\n",
         json{{"changes", out}, {"added", d.added}, {"removed", d.removed}, {"modified", d.modified}}
-            .dump());
+            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   else
     log::info("{} added, {} removed, {} changed", d.added, d.removed, d.modified);
   return 0;
@@ -359,7 +373,7 @@ int restore(repo::Repository& repo, const Selection& sel, const RestoreOptions& 
                             {"skipped_existing", st.skipped_existing},
                             {"verified_files", st.verified_files},
                             {"errors", errors}}
-                           .dump());
+                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   } else {
     log::info(
         "{} snapshot {} to '{}': {} files ({} bytes), {} directories, {} other{}{}",

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "lifeboat/core/error.hpp"
 #include "lifeboat/util/bytes.hpp"
@@ -20,8 +21,57 @@ inline Bytes to_cbor(const Json& j) {
   auto* p = reinterpret_cast<const std::byte*>(v.data());
   return Bytes(p, p + v.size());
 }
+// Walks the CBOR item structure without recursion and rejects what our formats never hold:
+// nesting deeper than max_depth (a hostile object could otherwise exhaust the stack of the
+// recursive parser), indefinite lengths, truncation and trailing bytes.
+inline void check_shape(ByteView b, const char* what, size_t max_depth = 16) {
+  std::vector<uint64_t> open{1};  // items still expected at each nesting level
+  size_t pos = 0;
+  auto bad = [&](const char* why) { return IntegrityError("malformed {}: {}", what, why); };
+  while (!open.empty()) {
+    if (open.back() == 0) {
+      open.pop_back();
+      continue;
+    }
+    --open.back();
+    if (pos >= b.size()) throw bad("truncated");
+    auto ib = static_cast<uint8_t>(b[pos++]);
+    unsigned major = ib >> 5, ai = ib & 31;
+    uint64_t val = ai;
+    if (ai >= 24 && ai <= 27) {
+      size_t n = size_t{1} << (ai - 24);
+      if (b.size() - pos < n) throw bad("truncated");
+      val = 0;
+      for (size_t i = 0; i < n; ++i) val = (val << 8) | static_cast<uint8_t>(b[pos++]);
+    } else if (ai > 27) {
+      throw bad("indefinite or reserved CBOR length");
+    }
+    switch (major) {
+      case 2:
+      case 3:
+        if (val > b.size() - pos) throw bad("truncated");
+        pos += static_cast<size_t>(val);
+        break;
+      case 4:
+      case 5:
+        if (val > b.size() - pos) throw bad("more items than bytes");
+        if (open.size() > max_depth) throw bad("nested too deeply");
+        open.push_back(major == 5 ? 2 * val : val);
+        break;
+      case 6:
+        if (open.size() > max_depth) throw bad("nested too deeply");
+        open.push_back(1);
+        break;
+      default:
+        break;
+    }
+  }
+  if (pos != b.size()) throw bad("trailing bytes");
+}
+
 // Parses CBOR; throws IntegrityError naming what on malformed input.
 inline Json from_cbor(ByteView b, const char* what) {
+  check_shape(b, what);
   auto* p = reinterpret_cast<const std::uint8_t*>(b.data());
   Json j = Json::from_cbor(p, p + b.size(), true, false);
   if (j.is_discarded()) throw IntegrityError("malformed {} (not valid CBOR)", what);

@@ -259,7 +259,9 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
   node.mtime_ns = ns_of(st.st_mtim);
   if (node.type != NodeType::dir && st.st_nlink > 1) {
     node.links = static_cast<uint32_t>(st.st_nlink);
-    node.inode = (static_cast<uint64_t>(st.st_dev) << 40) ^ st.st_ino;
+    // A small number per (device, inode) within this snapshot: names the link group exactly.
+    node.inode =
+        m_link_ids.try_emplace({st.st_dev, st.st_ino}, m_link_ids.size() + 1).first->second;
   }
   if (node.type == NodeType::chardev || node.type == NodeType::blockdev) node.rdev = st.st_rdev;
 
@@ -294,6 +296,9 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
         m_cache.put(path, *cached);
         return true;
       }
+      struct timespec start {};
+      ::clock_gettime(CLOCK_REALTIME, &start);
+      int64_t read_start_ns = ns_of(start);
       fs::UniqueFd fd = open_file(dirfd, name, O_RDONLY);
       if (!fd) {
         m_reporter.report(path, fmt::format("unable to open: {}", fs::errno_text(errno)));
@@ -304,10 +309,18 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
         m_reporter.report(path, "replaced while being backed up; skipped");
         return false;
       }
+      // Size and times as of the open file, which is what is read.
+      node.size = static_cast<uint64_t>(fst.st_size);
+      node.mtime_ns = ns_of(fst.st_mtim);
       if (!read_content(fd.get(), path, fst, node)) return false;
       (!cached ? m_stats.files_new : same ? m_stats.files_unchanged : m_stats.files_changed)++;
-      m_cache.put(path, {static_cast<uint64_t>(fst.st_ino), node.size, node.mtime_ns,
-                         ns_of(fst.st_ctim), node.content});
+      // A file changed within a timestamp tick of its reading could change again without its
+      // mtime/ctime moving (coarse clocks, network filesystems): the cache vouches only for
+      // files that were already a second old when their reading began.
+      int64_t settled = read_start_ns - 1'000'000'000;
+      if (node.mtime_ns < settled && ns_of(fst.st_ctim) < settled)
+        m_cache.put(path, {static_cast<uint64_t>(fst.st_ino), node.size, node.mtime_ns,
+                           ns_of(fst.st_ctim), node.content});
       return true;
     }
     case NodeType::symlink: {
@@ -432,8 +445,10 @@ Id32 Scanner::scan(const ScanOptions& options) {
       auto& child = cur->children[name];
       if (!child) {
         child = std::make_unique<VirtualDir>();
+        // stat, not lstat: a symlink on the way (/var/run -> /run) is recorded as the
+        // directory it leads to, with that directory's owner and mode.
         struct stat st {};
-        if (::lstat(full.c_str(), &st) != 0)
+        if (::stat(full.c_str(), &st) != 0)
           throw Error(Exit::failure, "unable to stat '{}': {}", full, fs::errno_text(errno));
         Node& n = child->node;
         n.name = name;

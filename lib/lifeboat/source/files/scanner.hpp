@@ -72,6 +72,7 @@ class Scanner {
   const ScanOptions* m_options = nullptr;
   ScanStats m_stats;
   chunk::Chunker m_chunker;
+  std::map<std::pair<dev_t, ino_t>, uint64_t> m_link_ids;
   std::map<uint32_t, std::string> m_users;
   std::map<uint32_t, std::string> m_groups;
 };
