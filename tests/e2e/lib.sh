@@ -45,6 +45,15 @@ check() {  # check DESCRIPTION COMMAND...: passes when COMMAND succeeds
   if "$@"; then ok "$what"; else fail "$what"; fi
 }
 
+jcheck() {  # jcheck DESCRIPTION FILE EXPR: EXPR (Python, d = FILE's JSON) is true
+  local what=$1 file=$2 expr=$3
+  if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$file" "$expr" 2>/dev/null; then
+    ok "$what"
+  else
+    fail "$what: not true: $expr"; echo "    json: $(head -c 800 "$file")"
+  fi
+}
+
 snapshot_count() { backup-restore snapshots --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
 
 finish() {

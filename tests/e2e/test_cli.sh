@@ -6,15 +6,6 @@ source "$(dirname "$0")/lib.sh"
 
 # jget FILE EXPR: evaluates the Python expression EXPR with d = the JSON document in FILE.
 jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=eval(sys.argv[2]); print(json.dumps(r) if not isinstance(r, str) else r)' "$1" "$2"; }
-# jcheck DESCRIPTION FILE EXPR: passes when the Python expression EXPR is true for d = FILE's JSON.
-jcheck() {
-  local what=$1 file=$2 expr=$3 got
-  if got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$file" "$expr" 2>&1); then
-    ok "$what"
-  else
-    fail "$what: not true: $expr"; echo "    json: $(head -c 600 "$file")"; [ -n "$got" ] && echo "    $got"
-  fi
-}
 is_hex64() { [[ $1 =~ ^[0-9a-f]{64}$ ]]; }
 # ls_paths: the path column (last field) of a text `ls`, from $T/stdout.
 ls_paths() { awk '{print $NF}' "$T/stdout" | sort; }

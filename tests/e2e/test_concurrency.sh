@@ -3,14 +3,6 @@
 # processes, and a backup that outlives its lock's expiry (must abort without a snapshot).
 source "$(dirname "$0")/lib.sh"
 
-jcheck() {  # jcheck DESCRIPTION FILE EXPR: EXPR (Python, d = FILE's JSON) is true
-  local what=$1 file=$2 expr=$3
-  if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$file" "$expr" 2>/dev/null; then
-    ok "$what"
-  else
-    fail "$what: not true: $expr"; echo "    json: $(head -c 800 "$file")"
-  fi
-}
 # Snapshot count, or -1 on error (so that a failing listing can never look like "unchanged").
 nsnap() { backup-restore --json snapshots 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>/dev/null || echo -1; }
 is_hex64() { [[ $1 =~ ^[0-9a-f]{64}$ ]]; }

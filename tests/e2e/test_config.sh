@@ -4,14 +4,6 @@
 # (unknown keys, undefined repositories, bad values, undefined jobs) with file:line messages.
 source "$(dirname "$0")/lib.sh"
 
-jcheck() {  # jcheck DESCRIPTION FILE EXPR: EXPR (Python, d = FILE's JSON) is true
-  local what=$1 file=$2 expr=$3
-  if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$file" "$expr" 2>/dev/null; then
-    ok "$what"
-  else
-    fail "$what: not true: $expr"; echo "    json: $(head -c 800 "$file")"
-  fi
-}
 stderr_has() {  # stderr_has FIXED-STRING DESCRIPTION: the last command's stderr contains the string
   if grep -Fq -- "$1" "$T/stderr"; then ok "$2"; else
     fail "$2: stderr lacks '$1'"; sed 's/^/    stderr: /' "$T/stderr" | head -10

@@ -3,14 +3,6 @@
 # write-only keys, password commands, password-file mode checks, and no secret without a terminal.
 source "$(dirname "$0")/lib.sh"
 
-jcheck() {  # jcheck DESCRIPTION FILE EXPR: EXPR (Python, d = FILE's JSON) is true
-  local what=$1 file=$2 expr=$3
-  if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$file" "$expr" 2>/dev/null; then
-    ok "$what"
-  else
-    fail "$what: not true: $expr"; echo "    json: $(head -c 800 "$file")"
-  fi
-}
 is_hex64() { [[ $1 =~ ^[0-9a-f]{64}$ ]]; }
 secret() {  # secret FILE TEXT: a 0600 password file
   printf '%s\n' "$2" >"$1"

@@ -5,14 +5,6 @@
 # write-only keys, and the file mode check.
 source "$(dirname "$0")/lib.sh"
 
-jcheck() {  # jcheck DESCRIPTION FILE EXPR: EXPR (Python, d = FILE's JSON) is true
-  local what=$1 file=$2 expr=$3
-  if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$file" "$expr" 2>/dev/null; then
-    ok "$what"
-  else
-    fail "$what: not true: $expr"; echo "    json: $(head -c 800 "$file")"
-  fi
-}
 keyfile() {  # keyfile FILE: standard input into FILE, mode 0600
   cat >"$1"
   chmod 600 "$1"
