@@ -61,7 +61,8 @@ class Lifeboat(Tool):
     def __init__(self):
         super().__init__("lifeboat")
         self.env.update(LIFEBOAT_REPOSITORY=self.repo, LIFEBOAT_PASSWORD_FILE=password,
-                        LIFEBOAT_CACHE_DIR=os.path.join(work, "cache-lifeboat"))
+                        LIFEBOAT_CACHE_DIR=os.path.join(work, "cache-lifeboat"),
+                        LIFEBOAT_STATE_DIR=os.path.join(work, "state-lifeboat"))
         self.b = lambda t: os.path.join(args.bin, t)
 
     def init(self): subprocess.run([self.b("backup-create"), "init"], env=self.env, check=True, capture_output=True)

@@ -13,6 +13,7 @@ work=$(mktemp -d /tmp/lifeboat-quickstart.XXXXXX)
 export LIFEBOAT_REPOSITORY="$work/repo"
 export LIFEBOAT_PASSWORD_FILE="$work/password"
 export LIFEBOAT_CACHE_DIR="$work/cache"
+export LIFEBOAT_STATE_DIR="$work/state"
 (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$LIFEBOAT_PASSWORD_FILE")
 source="$root/examples/sample-data"
 
