@@ -476,17 +476,22 @@ Id32 Scanner::scan_stream(int fd, const std::string& path) {
     parts.push_back(path.substr(pos, slash - pos));
     pos = slash + 1;
   }
-  Node node;
-  node.name = parts.back();
-  node.type = NodeType::file;
-  node.mode = 0600;
-  node.uid = ::geteuid();
-  node.gid = ::getegid();
-  node.user = user_name(node.uid);
-  node.group = group_name(node.gid);
+  // The stream and the directories around it belong to us, dated now.
   struct timespec now {};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  node.mtime_ns = ns_of(now);
+  auto owned = [&](const std::string& name, NodeType type, uint32_t mode) {
+    Node n;
+    n.name = name;
+    n.type = type;
+    n.mode = mode;
+    n.uid = ::geteuid();
+    n.gid = ::getegid();
+    n.user = user_name(n.uid);
+    n.group = group_name(n.gid);
+    n.mtime_ns = ns_of(now);
+    return n;
+  };
+  Node node = owned(parts.back(), NodeType::file, 0600);
   m_chunker.reset([&](std::byte* buf, size_t n) -> size_t {
     for (;;) {
       ssize_t got = ::read(fd, buf, n);
@@ -498,22 +503,14 @@ Id32 Scanner::scan_stream(int fd, const std::string& path) {
   });
   node.size = consume_chunks(node.content);
   m_stats.files_new++;
-  // Wrap the file in the directories its path names (owned by us, mode 0700, dated now).
+  // Wrap the file in the directories its path names.
   Node child = std::move(node);
   for (size_t i = parts.size() - 1;; --i) {
     Tree tree;
     tree.nodes.push_back(std::move(child));
     Id32 id = save_tree(tree);
     if (i == 0) return id;
-    child = Node{};
-    child.name = parts[i - 1];
-    child.type = NodeType::dir;
-    child.mode = 0700;
-    child.uid = ::geteuid();
-    child.gid = ::getegid();
-    child.user = user_name(child.uid);
-    child.group = group_name(child.gid);
-    child.mtime_ns = ns_of(now);
+    child = owned(parts[i - 1], NodeType::dir, 0700);
     child.subtree = id;
     m_stats.dirs++;
   }
