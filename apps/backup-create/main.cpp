@@ -38,16 +38,18 @@ int main(int argc, char** argv) {
         static cli::NewSecretOptions ns;
         static bool write_only = false;
         static std::string label;
+        auto new_password_options = [](CLI::App* sub) {
+          sub->add_option("--new-password-file", ns.password_file,
+                          "Read the new password from FILE")
+              ->type_name("FILE");
+          sub->add_option("--new-password-command", ns.password_command,
+                          "Run CMD for the new password")
+              ->type_name("CMD");
+        };
         auto* key_add = key->add_subcommand("add", "Add a key slot");
         key_add->add_flag("--write-only", write_only,
                           "The key can back up but cannot read content");
-        key_add
-            ->add_option("--new-password-file", ns.password_file, "Read the new password from FILE")
-            ->type_name("FILE");
-        key_add
-            ->add_option("--new-password-command", ns.password_command,
-                         "Run CMD for the new password")
-            ->type_name("CMD");
+        new_password_options(key_add);
         key_add->add_option("--new-key-file", ns.key_file, "Protect the new slot with a key file")
             ->type_name("FILE");
         key_add->add_option("--label", label, "A description of the key")->type_name("TEXT");
@@ -55,13 +57,7 @@ int main(int argc, char** argv) {
         auto* key_remove = key->add_subcommand("remove", "Remove a key slot");
         key_remove->add_option("id", remove_id, "Key id (at least 8 hex digits)")->required();
         auto* key_passwd = key->add_subcommand("passwd", "Change the password of the key in use");
-        key_passwd
-            ->add_option("--new-password-file", ns.password_file, "Read the new password from FILE")
-            ->type_name("FILE");
-        key_passwd
-            ->add_option("--new-password-command", ns.password_command,
-                         "Run CMD for the new password")
-            ->type_name("CMD");
+        new_password_options(key_passwd);
         static unsigned paper_shares = 0, paper_threshold = 0;
         auto* key_paper =
             key->add_subcommand("paper", "Add a key printed as a paper key (or k-of-n shares)");

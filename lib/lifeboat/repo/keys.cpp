@@ -1,6 +1,5 @@
 #include "lifeboat/repo/keys.hpp"
 
-#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include "lifeboat/repo/detail/cbor.hpp"
 #include "lifeboat/repo/format.hpp"
 #include "lifeboat/repo/paper.hpp"
+#include "lifeboat/util/host.hpp"
 
 namespace lifeboat::repo {
 using namespace detail;
@@ -316,10 +316,8 @@ UnlockedSlot make_slot(const MasterKeys& keys, const Secret& secret, Access acce
   s.id = crypto::sha256(signing.public_key);
   s.access = access;
   s.label = label;
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  s.host = host;
-  if (auto* pw = ::getpwuid(::geteuid())) s.user = pw->pw_name;
+  s.host = host_name();
+  s.user = user_name();
   s.created_ns = now_ns();
   endorse(s, keys);
   seal_slot(s, u.keys, u.signing_private, secret, params);

@@ -1,6 +1,5 @@
 #include "lifeboat/repo/lock.hpp"
 
-#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 #include "lifeboat/core/log.hpp"
 #include "lifeboat/repo/detail/cbor.hpp"
 #include "lifeboat/util/fs.hpp"
+#include "lifeboat/util/host.hpp"
 
 namespace lifeboat::repo {
 using namespace detail;
@@ -60,12 +60,6 @@ LockTiming lock_timing() {
 }
 
 namespace {
-std::string hostname() {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  return host;
-}
-
 std::string process_scope() {
   std::string boot;
   if (auto b = fs::read_file("/proc/sys/kernel/random/boot_id")) boot = std::string(as_chars(*b));
@@ -83,9 +77,9 @@ std::unique_ptr<RepoLock> RepoLock::acquire(Repository& repo, bool exclusive,
                                             const std::string& operation) {
   LockTiming timing = lock_timing();
   LockInfo info;
-  info.host = hostname();
+  info.host = host_name();
   info.process_scope = process_scope();
-  if (auto* pw = ::getpwuid(::geteuid())) info.user = pw->pw_name;
+  info.user = user_name();
   info.pid = ::getpid();
   info.time_ns = now_ns();
   info.expires_ns = info.time_ns + timing.expiry_ns;

@@ -10,16 +10,11 @@
 #include "lifeboat/repo/blob_saver.hpp"
 #include "lifeboat/repo/lock.hpp"
 #include "lifeboat/source/files/scanner.hpp"
+#include "lifeboat/util/host.hpp"
 
 namespace lifeboat::ops::create {
 
 namespace {
-
-std::string default_host() {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  return host;
-}
 
 std::string cache_file(const Options& o, const repo::Repository& repo, const std::string& job) {
   std::string name = job.empty() ? "default" : job;
@@ -89,7 +84,7 @@ int run(repo::Repository& repo, const Options& o) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   repo::Snapshot snap;
   snap.time_ns = repo::now_ns();
-  snap.host = o.host.empty() ? default_host() : o.host;
+  snap.host = o.host.empty() ? host_name() : o.host;
   snap.job = o.job;
   snap.kind = o.stdin_mode ? "stdin" : "files";
   snap.paths = o.stdin_mode ? std::vector<std::string>{stdin_path} : scan.paths;
