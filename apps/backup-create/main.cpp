@@ -74,7 +74,8 @@ int main(int argc, char** argv) {
 
         return [=](cli::Context& ctx) -> int {
           if (*init)
-            return ops::create::init({ctx.repository_url(), ctx.secret("", true), ctx.global.json});
+            return ops::create::init(
+                {ctx.repository_url(), ctx.storage_options(), ctx.secret("", true), ctx.global.json});
           if (*key_generate) return ops::create::key_generate(generate_path);
           if (*key) {
             auto repo = ctx.open();

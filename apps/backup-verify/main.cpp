@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
         return [](cli::Context& ctx) -> int {
           o.json = ctx.global.json;
           if (o.quick && !o.read_data && o.subset.empty()) {
-            auto store = storage::open(ctx.repository_url());
+            auto store = ctx.open_storage();
             if (!store->stat("config"))
               throw Error(Exit::repo_not_found, "no repository at '{}'", store->describe());
             return ops::verify::quick(*store, o);

@@ -9,6 +9,7 @@
 
 #include "lifeboat/core/cancel.hpp"
 #include "lifeboat/core/log.hpp"
+#include "lifeboat/storage/options.hpp"
 #include "lifeboat/storage/storage.hpp"
 
 namespace lifeboat::cli {
@@ -57,9 +58,23 @@ void add_global_options(CLI::App& app, GlobalOptions& g) {
   app.add_option("--cache-dir", g.cache_dir, "Cache directory")
       ->envname("LIFEBOAT_CACHE_DIR")
       ->type_name("DIR");
+  app.add_option("--s3-endpoint", g.s3_endpoint,
+                 "S3-compatible endpoint (http(s)://host[:port]) instead of AWS")
+      ->envname("LIFEBOAT_S3_ENDPOINT")
+      ->type_name("URL");
+  app.add_option("--connections", g.connections, "Transfers in flight at once (default 4)")
+      ->check(CLI::Range(1, 64))
+      ->type_name("N");
+  app.add_option("--limit-upload", g.limit_upload, "Limit uploads to KIB KiB/s on average")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30))
+      ->type_name("KIB");
+  app.add_option("--limit-download", g.limit_download, "Limit downloads to KIB KiB/s on average")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30))
+      ->type_name("KIB");
   app.add_flag("--json", g.json, "Machine-readable JSON output");
   app.add_flag("-q,--quiet", g.quiet, "Print only warnings and errors");
-  app.add_flag("-v,--verbose", g.verbose, "Print more detail");
+  app.add_flag("-v,--verbose", g.verbose,
+               "Print more detail (twice: also every storage operation)");
 }
 
 // Lets global options appear after a subcommand too (backup-create init --json).
@@ -72,8 +87,57 @@ void fall_through(CLI::App& app) {
 
 }  // namespace
 
+const config::RepositoryConfig* Context::repository_config(const std::string& job) const {
+  if (!global.repo.empty()) {
+    if (auto* r = config.repository(global.repo)) return r;
+    for (const auto& [name, r] : config.repositories)
+      if (r.url == global.repo) return &r;
+    return nullptr;
+  }
+  if (!job.empty()) {
+    if (auto* j = config.job(job); j && !j->repository.empty())
+      return config.repository(j->repository);
+  }
+  if (config.repositories.size() == 1) return &config.repositories.begin()->second;
+  return nullptr;
+}
+
+storage::Options Context::storage_options(const std::string& job) const {
+  storage::Options o;
+  const auto* rc = repository_config(job);
+  if (rc) o = rc->storage;
+  if (!global.s3_endpoint.empty()) o.s3.endpoint = global.s3_endpoint;
+  if (global.connections) o.connections = global.connections;
+  if (global.limit_upload) o.upload_limit = global.limit_upload * 1024;
+  if (global.limit_download) o.download_limit = global.limit_download * 1024;
+  auto env_over = [](std::string& field, const char* name) {
+    if (auto v = env(name); !v.empty()) field = v;
+  };
+  env_over(o.azure.endpoint, "LIFEBOAT_AZURE_ENDPOINT");
+  env_over(o.sftp.key_file, "LIFEBOAT_SFTP_KEY");
+  env_over(o.sftp.known_hosts, "LIFEBOAT_SFTP_KNOWN_HOSTS");
+  env_over(o.sftp.host_key_sha256, "LIFEBOAT_SFTP_HOST_KEY_SHA256");
+  env_over(o.faults, "LIFEBOAT_TEST_FAULTS");
+  if (auto v = env("LIFEBOAT_RETRY_TIME"); !v.empty()) {
+    try {
+      o.retry_time = std::stod(v);
+    } catch (const std::exception&) {
+      throw UsageError("LIFEBOAT_RETRY_TIME must be a number of seconds, not '{}'", v);
+    }
+  }
+  return o;
+}
+
+std::unique_ptr<storage::Storage> Context::open_storage(const std::string& job) const {
+  return storage::open(repository_url(job), storage_options(job));
+}
+
 std::string Context::repository_url(const std::string& job) const {
-  if (!global.repo.empty()) return global.repo;
+  if (!global.repo.empty()) {
+    if (auto* r = config.repository(global.repo); r && global.repo.find('/') == std::string::npos)
+      return r->url;  // --repo NAME of a configured repository
+    return global.repo;
+  }
   if (!job.empty()) {
     if (auto* j = config.job(job); j && !j->repository.empty())
       return config.repository(j->repository)->url;
@@ -85,8 +149,7 @@ std::string Context::repository_url(const std::string& job) const {
 }
 
 std::unique_ptr<repo::Repository> Context::open(const std::string& job) const {
-  std::string url = repository_url(job);
-  auto store = storage::open(url);
+  auto store = open_storage(job);
   if (!store->stat("config"))
     throw Error(Exit::repo_not_found, "no repository at '{}' (create one with: backup-create init)",
                 store->describe());
@@ -141,9 +204,10 @@ int run_tool(const std::string& name, const std::string& description, int argc, 
     } catch (const CLI::ParseError& e) {
       throw UsageError("{} (see {} --help)", e.what(), name);
     }
-    log::set_level(ctx.global.quiet     ? log::Level::quiet
-                   : ctx.global.verbose ? log::Level::verbose
-                                        : log::Level::normal);
+    log::set_level(ctx.global.quiet          ? log::Level::quiet
+                   : ctx.global.verbose > 1 ? log::Level::debug
+                   : ctx.global.verbose     ? log::Level::verbose
+                                            : log::Level::normal);
     if (ctx.global.json && !ctx.global.verbose) log::set_level(log::Level::quiet);
     ctx.config = config::load_default(ctx.global.config_path);
     int code = command(ctx);

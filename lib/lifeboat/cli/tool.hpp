@@ -10,6 +10,8 @@
 #include "lifeboat/config/config.hpp"
 #include "lifeboat/repo/keys.hpp"
 #include "lifeboat/repo/repository.hpp"
+#include "lifeboat/storage/options.hpp"
+#include "lifeboat/storage/storage.hpp"
 
 namespace CLI {
 class App;
@@ -24,9 +26,13 @@ struct GlobalOptions {
   std::string key_file;
   std::string config_path;
   std::string cache_dir;
+  std::string s3_endpoint;
+  unsigned connections = 0;     // 0 = the configuration's, else 4
+  uint64_t limit_upload = 0;    // KiB/s
+  uint64_t limit_download = 0;  // KiB/s
   bool json = false;
   bool quiet = false;
-  bool verbose = false;
+  int verbose = 0;  // -v verbose, -vv also every storage operation
 };
 
 // Everything a command needs after parsing: the global flags and the loaded configuration.
@@ -37,6 +43,13 @@ struct Context {
   std::string repository_url(const std::string& job = "") const;
   repo::Secret secret(const std::string& job = "", bool confirm_new = false) const;
   std::unique_ptr<repo::Repository> open(const std::string& job = "") const;
+  // The repository's configuration entry: the one --repo names (by name or URL), the job's,
+  // or the only one; nullptr when none applies.
+  const config::RepositoryConfig* repository_config(const std::string& job = "") const;
+  // Storage settings: flags, then the environment, then the repository's configuration.
+  storage::Options storage_options(const std::string& job = "") const;
+  // Opens the repository's storage (without unlocking anything).
+  std::unique_ptr<storage::Storage> open_storage(const std::string& job = "") const;
   std::string cache_dir() const;
   // LIFEBOAT_STATE_DIR, the configuration's state-dir, /var/lib/lifeboat for root, else
   // $XDG_STATE_HOME/lifeboat or ~/.local/state/lifeboat.

@@ -62,6 +62,80 @@ class Parser {
     return v;
   }
 
+  uint64_t number(const YAML::Node& n, const std::string& what, uint64_t min, uint64_t max) {
+    uint64_t v = 0;
+    if (!n.IsScalar() || !YAML::convert<uint64_t>::decode(n, v) || v < min || v > max)
+      fail(n, fmt::format("{} must be a whole number from {} to {}", what, min, max));
+    return v;
+  }
+
+  std::string choice(const YAML::Node& n, const std::string& what,
+                     const std::vector<std::string>& valid) {
+    std::string v = str(n, what);
+    if (std::find(valid.begin(), valid.end(), v) == valid.end())
+      fail(n, fmt::format("{} is '{}' (valid: {})", what, v, join(valid)));
+    return v;
+  }
+
+  void storage_settings(const YAML::Node& n, const std::string& where, RepositoryConfig& r) {
+    storage::Options& o = r.storage;
+    if (n["connections"]) {
+      o.connections = static_cast<unsigned>(number(n["connections"], "connections", 1, 64));
+      r.has_connections = true;
+    }
+    if (n["upload-limit"])  // KiB/s, as the --limit-upload flag
+      o.upload_limit = number(n["upload-limit"], "upload-limit (KiB/s)", 1, 1ull << 30) * 1024;
+    if (n["download-limit"])
+      o.download_limit =
+          number(n["download-limit"], "download-limit (KiB/s)", 1, 1ull << 30) * 1024;
+    if (n["retry-time"])
+      o.retry_time = static_cast<double>(number(n["retry-time"], "retry-time (seconds)", 0, 86400));
+    if (auto s3 = n["s3"]) {
+      std::string w = where + " s3";
+      check_keys(s3, w,
+                 {"endpoint", "region", "addressing", "credentials-file", "profile",
+                  "storage-class", "object-lock-mode", "object-lock-days"});
+      if (s3["endpoint"]) o.s3.endpoint = str(s3["endpoint"], "s3 endpoint");
+      if (s3["region"]) o.s3.region = str(s3["region"], "s3 region");
+      if (s3["addressing"])
+        o.s3.addressing = choice(s3["addressing"], "s3 addressing", {"path", "virtual"});
+      if (s3["credentials-file"])
+        o.s3.credentials_file = str(s3["credentials-file"], "s3 credentials-file");
+      if (s3["profile"]) o.s3.profile = str(s3["profile"], "s3 profile");
+      if (s3["storage-class"])
+        o.s3.storage_class =
+            choice(s3["storage-class"], "s3 storage-class",
+                   {"STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR",
+                    "GLACIER", "DEEP_ARCHIVE", "REDUCED_REDUNDANCY"});
+      if (s3["object-lock-mode"])
+        o.s3.object_lock_mode =
+            choice(s3["object-lock-mode"], "s3 object-lock-mode", {"GOVERNANCE", "COMPLIANCE"});
+      if (s3["object-lock-days"])
+        o.s3.object_lock_days =
+            static_cast<unsigned>(number(s3["object-lock-days"], "s3 object-lock-days", 1, 36500));
+      if (o.s3.object_lock_mode.empty() != (o.s3.object_lock_days == 0))
+        fail(s3, w + " needs both object-lock-mode and object-lock-days, or neither");
+    }
+    if (auto az = n["azure"]) {
+      check_keys(az, where + " azure", {"endpoint", "access-tier"});
+      if (az["endpoint"]) o.azure.endpoint = str(az["endpoint"], "azure endpoint");
+      if (az["access-tier"])
+        o.azure.access_tier =
+            choice(az["access-tier"], "azure access-tier", {"Hot", "Cool", "Cold", "Archive"});
+    }
+    if (auto sf = n["sftp"]) {
+      check_keys(sf, where + " sftp",
+                 {"key", "known-hosts", "host-key-sha256", "insecure-no-host-key-check"});
+      if (sf["key"]) o.sftp.key_file = str(sf["key"], "sftp key");
+      if (sf["known-hosts"]) o.sftp.known_hosts = str(sf["known-hosts"], "sftp known-hosts");
+      if (sf["host-key-sha256"])
+        o.sftp.host_key_sha256 = str(sf["host-key-sha256"], "sftp host-key-sha256");
+      if (sf["insecure-no-host-key-check"])
+        o.sftp.insecure_no_host_key_check =
+            boolean(sf["insecure-no-host-key-check"], "sftp insecure-no-host-key-check");
+    }
+  }
+
   std::vector<std::string> list(const YAML::Node& n, const std::string& what) {
     std::vector<std::string> out;
     if (n.IsScalar()) {
@@ -87,7 +161,9 @@ class Parser {
         r.name = it->first.as<std::string>();
         const YAML::Node& n = it->second;
         std::string where = fmt::format("repository '{}'", r.name);
-        check_keys(n, where, {"url", "password-file", "password-command", "key-file"});
+        check_keys(n, where,
+                   {"url", "password-file", "password-command", "key-file", "connections",
+                    "upload-limit", "download-limit", "retry-time", "s3", "azure", "sftp"});
         if (!n["url"]) fail(n, fmt::format("{} has no url", where));
         r.url = str(n["url"], "url");
         int secrets = 0;
@@ -99,6 +175,7 @@ class Parser {
         if (secrets > 1)
           fail(n, fmt::format("{} gives more than one of password-file, password-command, key-file",
                               where));
+        storage_settings(n, where, r);
         c.repositories.emplace(r.name, r);
       }
     }

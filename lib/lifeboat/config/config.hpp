@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "lifeboat/storage/options.hpp"
+
 namespace lifeboat::config {
 
 struct RepositoryConfig {
@@ -16,6 +18,9 @@ struct RepositoryConfig {
   std::string password_file;
   std::string password_command;
   std::string key_file;
+  // Transfer and driver settings (s3:, azure:, sftp:, connections, limits, retry-time).
+  storage::Options storage;
+  bool has_connections = false;
 };
 
 struct JobConfig {

@@ -99,6 +99,35 @@ Id32 sha256(ByteView data) {
   return out;
 }
 
+std::array<std::byte, 16> md5(ByteView data) {
+  std::array<std::byte, 16> out;
+  unsigned len = 16;
+  if (EVP_Digest(data.data(), data.size(), u8(out.data()), &len, EVP_md5(), nullptr) != 1)
+    fail("md5");
+  return out;
+}
+
+std::string base64_encode(ByteView data) {
+  std::string out(4 * ((data.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), u8(data.data()),
+                          static_cast<int>(data.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+Bytes base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) throw std::invalid_argument("base64 length is not a multiple of 4");
+  Bytes out(text.size() / 4 * 3);
+  int n = EVP_DecodeBlock(u8(out.data()), reinterpret_cast<const unsigned char*>(text.data()),
+                          static_cast<int>(text.size()));
+  if (n < 0) throw std::invalid_argument("not base64");
+  size_t pad = 0;
+  if (!text.empty() && text.back() == '=') ++pad;
+  if (text.size() > 1 && text[text.size() - 2] == '=') ++pad;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
 Sha256::Sha256() : m_ctx(EVP_MD_CTX_new()) {
   if (!m_ctx || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(m_ctx), EVP_sha256(), nullptr) != 1)
     fail("sha256 init");

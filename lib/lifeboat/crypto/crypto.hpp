@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "lifeboat/util/bytes.hpp"
@@ -25,6 +26,11 @@ Key32 random_key();
 void set_deterministic_random_for_testing(uint64_t seed);
 
 Id32 sha256(ByteView data);
+// MD5, only for the Content-MD5 integrity header that object stores require; never for security.
+std::array<std::byte, 16> md5(ByteView data);
+// Standard base64 (RFC 4648, with padding). decode throws std::invalid_argument on bad input.
+std::string base64_encode(ByteView data);
+Bytes base64_decode(std::string_view text);
 
 // Incremental SHA-256 (used to name packs as they are written).
 class Sha256 {

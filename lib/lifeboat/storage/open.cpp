@@ -1,17 +1,45 @@
+#include "lifeboat/storage/drivers.hpp"
+#include "lifeboat/storage/options.hpp"
 #include "lifeboat/storage/storage.hpp"
 
 namespace lifeboat::storage {
 
-std::unique_ptr<Storage> open(const std::string& url) {
+std::unique_ptr<Storage> open(const std::string& url) { return open(url, Options{}); }
+
+std::unique_ptr<Storage> open(const std::string& url, const Options& options) {
   if (url.empty()) throw UsageError("no repository given (use --repo URL or LIFEBOAT_REPOSITORY)");
   auto scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) return local::make(url);
-  std::string scheme = url.substr(0, scheme_end);
-  std::string rest = url.substr(scheme_end + 3);
-  if (scheme == "file") return local::make(rest);
-  if (scheme == "mem") return memory::make(rest);
-  throw UsageError("unsupported repository URL scheme '{}://' in '{}' (supported: a path, file://)",
-                   scheme, url);
+  std::string scheme = scheme_end == std::string::npos ? "" : url.substr(0, scheme_end);
+  std::string rest = scheme_end == std::string::npos ? url : url.substr(scheme_end + 3);
+  std::unique_ptr<Storage> s;
+  bool remote = true;
+  if (scheme.empty() || scheme == "file") {
+    s = local::make(rest);
+    remote = false;
+  } else if (scheme == "mem") {
+    s = memory::make(rest);
+    remote = false;
+  } else if (scheme == "s3") {
+    s = s3::make(rest, options);
+  } else if (scheme == "azure") {
+    s = azure::make(rest, options);
+  } else if (scheme == "sftp") {
+    s = sftp::make(rest, options);
+  } else {
+    throw UsageError(
+        "unsupported repository URL scheme '{}://' (supported: a path, file://, s3://, azure://, "
+        "sftp://)",
+        scheme);
+  }
+  // Innermost first: faults act like the server; retry sees them; limits bound what is on the
+  // wire; logging shows each operation as the caller made it.
+  if (!options.faults.empty()) s = with_faults(std::move(s), options.faults);
+  if (remote || !options.faults.empty()) s = with_retry(std::move(s), options.retry_time);
+  if (options.upload_limit || options.download_limit)
+    s = with_rate_limit(std::move(s), options.upload_limit, options.download_limit);
+  if (remote) s = with_concurrency_limit(std::move(s), std::max(1u, options.connections));
+  s = with_logging(std::move(s));
+  return s;
 }
 
 }  // namespace lifeboat::storage

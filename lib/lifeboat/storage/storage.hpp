@@ -55,9 +55,14 @@ class Storage {
   virtual std::string describe() const = 0;
 };
 
-// Opens the storage named by url: a path or file:// URL (local), or mem:// (in-memory, for
-// tests; each distinct name is one process-wide store). Throws UsageError for an unknown scheme.
+struct Options;
+// Opens the storage named by url: a path or file:// URL (local), s3://BUCKET/PREFIX,
+// azure://ACCOUNT/CONTAINER/PREFIX, sftp://USER@HOST[:PORT]/PATH, or mem:// (in-memory, for
+// tests; each distinct name is one process-wide store), wrapped in the decorators the options
+// ask for (retry for remote stores, connection and rate limits, logging, test faults).
+// Throws UsageError for an unknown scheme or bad options.
 std::unique_ptr<Storage> open(const std::string& url);
+std::unique_ptr<Storage> open(const std::string& url, const Options& options);
 
 // Forwarding base for decorators: override only what changes.
 class Forwarding : public Storage {

@@ -2,6 +2,8 @@
 // Each entry point runs one command flow and returns the exit code.
 #pragma once
 
+#include "lifeboat/storage/options.hpp"
+
 #include <string>
 #include <vector>
 
@@ -30,6 +32,7 @@ int run(repo::Repository& repo, const Options& options);
 
 struct InitOptions {
   std::string url;
+  storage::Options storage;
   repo::Secret secret;
   bool json = false;
 };

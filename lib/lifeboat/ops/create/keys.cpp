@@ -13,7 +13,7 @@
 namespace lifeboat::ops::create {
 
 int init(const InitOptions& o) {
-  auto store = storage::open(o.url);
+  auto store = storage::open(o.url, o.storage);
   repo::InitOptions options;
   Id32 id = repo::Repository::init(*store, o.secret, options);
   if (o.json)

@@ -1,0 +1,437 @@
+// Decorators composed by storage::open: retry, concurrency limit, rate limit, logging and
+// test-only fault injection. Each is thread-safe.
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "lifeboat/core/cancel.hpp"
+#include "lifeboat/core/log.hpp"
+#include "lifeboat/storage/drivers.hpp"
+
+namespace lifeboat::storage {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Sleeps in short slices so SIGINT/SIGTERM are not held up by a long backoff.
+void interruptible_sleep(double seconds) {
+  auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                  std::chrono::duration<double>(seconds));
+  for (auto now = Clock::now(); now < until; now = Clock::now()) {
+    cancel::check();
+    Clock::duration slice = std::chrono::milliseconds(100);
+    std::this_thread::sleep_for(std::min(slice, until - now));
+  }
+}
+
+double jitter(double upper) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(upper / 2, upper)(rng);
+}
+
+class Retry final : public Forwarding {
+ public:
+  Retry(std::unique_ptr<Storage> inner, double budget)
+      : Forwarding(std::move(inner)), m_budget(budget) {}
+
+  void put(const std::string& k, ByteView d) override {
+    attempt("upload", k, [&] { inner().put(k, d); });
+  }
+  bool get(const std::string& k, Bytes& o, std::optional<Range> r) override {
+    bool found = false;
+    attempt("download", k, [&] { found = inner().get(k, o, r); });
+    return found;
+  }
+  std::optional<uint64_t> stat(const std::string& k) override {
+    std::optional<uint64_t> v;
+    attempt("look up", k, [&] { v = inner().stat(k); });
+    return v;
+  }
+  void list(const std::string& p, const std::function<void(const ObjectInfo&)>& fn) override {
+    // A listing is retried as a whole; entries already delivered are not delivered twice.
+    std::set<std::string> seen;
+    attempt("list", p, [&] {
+      inner().list(p, [&](const ObjectInfo& info) {
+        if (seen.insert(info.key).second) fn(info);
+      });
+    });
+  }
+  void remove(const std::string& k) override {
+    attempt("delete", k, [&] { inner().remove(k); });
+  }
+
+ private:
+  template <typename F>
+  void attempt(const char* op, const std::string& key, F&& f) {
+    auto start = Clock::now();
+    double delay = 0.25;
+    for (int attempts = 1;; ++attempts) {
+      try {
+        f();
+        return;
+      } catch (const TransientError& e) {
+        double elapsed = seconds_since(start);
+        if (elapsed + delay / 2 > m_budget)
+          throw Error(Exit::storage,
+                      "{} (gave up after {} attempt{} over {:.1f} s; the storage may be down or "
+                      "unreachable: check the endpoint and the network, or raise retry-time)",
+                      e.what(), attempts, attempts == 1 ? "" : "s", elapsed);
+        double wait = jitter(delay);
+        log::verbose("{} {}: {} (attempt {}, retrying in {:.1f} s)", op, key, e.what(), attempts,
+                     wait);
+        interruptible_sleep(wait);
+        delay = std::min(delay * 2, 30.0);
+      }
+    }
+  }
+  double m_budget;
+};
+
+class ConcurrencyLimit final : public Forwarding {
+ public:
+  ConcurrencyLimit(std::unique_ptr<Storage> inner, unsigned n)
+      : Forwarding(std::move(inner)), m_free(n) {}
+  void put(const std::string& k, ByteView d) override {
+    Slot s(*this);
+    inner().put(k, d);
+  }
+  bool get(const std::string& k, Bytes& o, std::optional<Range> r) override {
+    Slot s(*this);
+    return inner().get(k, o, r);
+  }
+  std::optional<uint64_t> stat(const std::string& k) override {
+    Slot s(*this);
+    return inner().stat(k);
+  }
+  void list(const std::string& p, const std::function<void(const ObjectInfo&)>& fn) override {
+    Slot s(*this);
+    inner().list(p, fn);
+  }
+  void remove(const std::string& k) override {
+    Slot s(*this);
+    inner().remove(k);
+  }
+
+ private:
+  struct Slot {
+    explicit Slot(ConcurrencyLimit& c) : m_c(c) {
+      std::unique_lock lock(c.m_mutex);
+      c.m_cv.wait(lock, [&] { return c.m_free > 0; });
+      --c.m_free;
+    }
+    ~Slot() {
+      {
+        std::lock_guard lock(m_c.m_mutex);
+        ++m_c.m_free;
+      }
+      m_c.m_cv.notify_one();
+    }
+    ConcurrencyLimit& m_c;
+  };
+  std::mutex m_mutex;
+  std::condition_variable m_cv;
+  unsigned m_free;
+};
+
+// Spaces transfers so that the average rate stays under the limit: each transfer of n bytes
+// reserves n/rate seconds of a shared timeline and waits for its turn.
+class Pacer {
+ public:
+  explicit Pacer(uint64_t rate) : m_rate(static_cast<double>(rate)) {}
+  void take(uint64_t bytes) {
+    if (m_rate <= 0) return;
+    Clock::time_point start;
+    {
+      std::lock_guard lock(m_mutex);
+      auto now = Clock::now();
+      if (m_next < now) m_next = now;
+      start = m_next;
+      m_next += std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(static_cast<double>(bytes) / m_rate));
+    }
+    double wait = std::chrono::duration<double>(start - Clock::now()).count();
+    if (wait > 0) interruptible_sleep(wait);
+  }
+
+ private:
+  double m_rate;
+  std::mutex m_mutex;
+  Clock::time_point m_next{};
+};
+
+class RateLimit final : public Forwarding {
+ public:
+  RateLimit(std::unique_ptr<Storage> inner, uint64_t up, uint64_t down)
+      : Forwarding(std::move(inner)), m_up(up), m_down(down) {}
+  void put(const std::string& k, ByteView d) override {
+    m_up.take(d.size());
+    inner().put(k, d);
+  }
+  bool get(const std::string& k, Bytes& o, std::optional<Range> r) override {
+    if (r) m_down.take(r->length);
+    bool found = inner().get(k, o, r);
+    if (!r) m_down.take(o.size());  // size unknown before: pace the next transfer instead
+    return found;
+  }
+
+ private:
+  Pacer m_up;
+  Pacer m_down;
+};
+
+class Logging final : public Forwarding {
+ public:
+  explicit Logging(std::unique_ptr<Storage> inner) : Forwarding(std::move(inner)) {}
+  void put(const std::string& k, ByteView d) override {
+    run("put", k, [&] {
+      inner().put(k, d);
+      return fmt::format("{} bytes", d.size());
+    });
+  }
+  bool get(const std::string& k, Bytes& o, std::optional<Range> r) override {
+    bool found = false;
+    run("get", k, [&] {
+      found = inner().get(k, o, r);
+      std::string what = r ? fmt::format(" [{}+{}]", r->offset, r->length) : "";
+      return found ? fmt::format("{} bytes{}", o.size(), what) : std::string("not found");
+    });
+    return found;
+  }
+  std::optional<uint64_t> stat(const std::string& k) override {
+    std::optional<uint64_t> v;
+    run("stat", k, [&] {
+      v = inner().stat(k);
+      return v ? fmt::format("{} bytes", *v) : std::string("not found");
+    });
+    return v;
+  }
+  void list(const std::string& p, const std::function<void(const ObjectInfo&)>& fn) override {
+    size_t n = 0;
+    run("list", p, [&] {
+      inner().list(p, [&](const ObjectInfo& i) {
+        ++n;
+        fn(i);
+      });
+      return fmt::format("{} objects", n);
+    });
+  }
+  void remove(const std::string& k) override {
+    run("remove", k, [&] {
+      inner().remove(k);
+      return std::string("done");
+    });
+  }
+
+ private:
+  template <typename F>
+  void run(const char* op, const std::string& key, F&& f) {
+    if (log::level() < log::Level::debug) {
+      f();
+      return;
+    }
+    auto start = Clock::now();
+    try {
+      std::string outcome = f();
+      log::write(log::Level::debug, "storage: ",
+                 fmt::format("{} {}: {} in {:.3f} s", op, key, outcome, seconds_since(start)));
+    } catch (const std::exception& e) {
+      log::write(log::Level::debug, "storage: ",
+                 fmt::format("{} {}: failed after {:.3f} s: {}", op, key, seconds_since(start),
+                             e.what()));
+      throw;
+    }
+  }
+};
+
+enum class Op { put, get, stat, list, remove, any };
+enum class Fault { transient, permanent, denied, enospc, truncate, garbage, empty, kill, killafter };
+
+struct Rule {
+  Op op;
+  uint64_t nth = 0;        // fire on this call (1-based) ...
+  bool onwards = false;    // ... and every later one
+  double probability = 0;  // or at random
+  Fault fault;
+};
+
+class Faults final : public Forwarding {
+ public:
+  Faults(std::unique_ptr<Storage> inner, std::vector<Rule> rules)
+      : Forwarding(std::move(inner)), m_rules(std::move(rules)) {
+    for (auto& c : m_counts) c = 0;
+  }
+
+  void put(const std::string& k, ByteView d) override {
+    auto f = fire(Op::put);
+    if (f == Fault::truncate) {  // part of the object reached the store, then the link broke
+      inner().put(k, d.first(d.size() / 2));
+      throw TransientError("upload " + k + ": connection reset (injected)");
+    }
+    if (f == Fault::garbage) {  // the store kept something else and said yes
+      Bytes g(d.size());
+      for (auto& b : g) b = static_cast<std::byte>(random_byte());
+      inner().put(k, g);
+      return;
+    }
+    inner().put(k, d);
+    after(f);
+  }
+  bool get(const std::string& k, Bytes& o, std::optional<Range> r) override {
+    auto f = fire(Op::get);
+    bool found = inner().get(k, o, r);
+    if (found && f == Fault::truncate) o.resize(o.size() / 2);
+    if (found && f == Fault::garbage)
+      for (auto& b : o) b = static_cast<std::byte>(random_byte());
+    after(f);
+    return found;
+  }
+  std::optional<uint64_t> stat(const std::string& k) override {
+    auto f = fire(Op::stat);
+    auto v = inner().stat(k);
+    after(f);
+    return v;
+  }
+  void list(const std::string& p, const std::function<void(const ObjectInfo&)>& fn) override {
+    auto f = fire(Op::list);
+    if (f == Fault::empty) return;  // a page that says "no more" too early
+    inner().list(p, fn);
+    after(f);
+  }
+  void remove(const std::string& k) override {
+    auto f = fire(Op::remove);
+    inner().remove(k);
+    after(f);
+  }
+
+ private:
+  unsigned random_byte() {
+    std::lock_guard lock(m_mutex);
+    return std::uniform_int_distribution<unsigned>(0, 255)(m_rng);
+  }
+  // Decides whether this call fails; throws or kills for faults that act before the operation.
+  std::optional<Fault> fire(Op op) {
+    uint64_t n = ++m_counts[static_cast<int>(op)];
+    uint64_t n_any = ++m_counts[static_cast<int>(Op::any)];
+    for (const Rule& r : m_rules) {
+      if (r.op != op && r.op != Op::any) continue;
+      uint64_t count = r.op == Op::any ? n_any : n;
+      bool hit = false;
+      if (r.probability > 0) {
+        std::lock_guard lock(m_mutex);
+        hit = std::uniform_real_distribution<double>(0, 1)(m_rng) < r.probability;
+      } else {
+        hit = r.onwards ? count >= r.nth : count == r.nth;
+      }
+      if (!hit) continue;
+      switch (r.fault) {
+        case Fault::transient:
+          throw TransientError("injected transient fault (a timeout, a 503 or a reset)");
+        case Fault::permanent:
+          throw PermanentError("injected permanent fault");
+        case Fault::denied:
+          throw PermanentError("injected fault: access denied", Exit::not_permitted);
+        case Fault::enospc:
+          throw PermanentError("injected fault: No space left on device");
+        case Fault::kill:
+          ::raise(SIGKILL);
+          break;
+        default:
+          return r.fault;
+      }
+    }
+    return std::nullopt;
+  }
+  static void after(std::optional<Fault> f) {
+    if (f == Fault::killafter) ::raise(SIGKILL);
+  }
+
+  std::vector<Rule> m_rules;
+  std::atomic<uint64_t> m_counts[6];
+  std::mutex m_mutex;
+  std::mt19937_64 m_rng{std::random_device{}()};
+};
+
+std::vector<Rule> parse_faults(const std::string& spec) {
+  std::vector<Rule> rules;
+  auto bad = [&](const std::string& rule, const char* why) {
+    return UsageError("bad LIFEBOAT_TEST_FAULTS rule '{}': {} (see docs/testing.md)", rule, why);
+  };
+  size_t pos = 0;
+  while (pos <= spec.size()) {
+    auto comma = spec.find(',', pos);
+    std::string rule = spec.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? spec.size() + 1 : comma + 1;
+    if (rule.empty()) continue;
+    auto c1 = rule.find(':'), c2 = rule.rfind(':');
+    if (c1 == std::string::npos || c1 == c2) throw bad(rule, "expected OP:WHEN:FAULT");
+    std::string op = rule.substr(0, c1), when = rule.substr(c1 + 1, c2 - c1 - 1),
+                fault = rule.substr(c2 + 1);
+    Rule r{};
+    static const std::pair<const char*, Op> ops[] = {{"put", Op::put},   {"get", Op::get},
+                                                     {"stat", Op::stat}, {"list", Op::list},
+                                                     {"remove", Op::remove}, {"any", Op::any}};
+    static const std::pair<const char*, Fault> faults[] = {
+        {"transient", Fault::transient}, {"permanent", Fault::permanent},
+        {"denied", Fault::denied},       {"enospc", Fault::enospc},
+        {"truncate", Fault::truncate},   {"garbage", Fault::garbage},
+        {"empty", Fault::empty},         {"kill", Fault::kill},
+        {"killafter", Fault::killafter}};
+    bool ok = false;
+    for (auto& [n, v] : ops)
+      if (op == n) r.op = v, ok = true;
+    if (!ok) throw bad(rule, "unknown operation");
+    ok = false;
+    for (auto& [n, v] : faults)
+      if (fault == n) r.fault = v, ok = true;
+    if (!ok) throw bad(rule, "unknown fault");
+    try {
+      if (when.ends_with("%")) {
+        r.probability = std::stod(when.substr(0, when.size() - 1)) / 100;
+        if (r.probability <= 0 || r.probability > 1) throw bad(rule, "probability out of range");
+      } else {
+        r.onwards = when.ends_with("+");
+        size_t used = 0;
+        std::string digits = r.onwards ? when.substr(0, when.size() - 1) : when;
+        r.nth = std::stoull(digits, &used);
+        if (used != digits.size() || r.nth == 0) throw bad(rule, "WHEN must be N, N+ or P%");
+      }
+    } catch (const UsageError&) {
+      throw;
+    } catch (const std::exception&) {
+      throw bad(rule, "WHEN must be N, N+ or P%");
+    }
+    rules.push_back(r);
+  }
+  return rules;
+}
+
+}  // namespace
+
+std::unique_ptr<Storage> with_retry(std::unique_ptr<Storage> inner, double retry_seconds) {
+  return std::make_unique<Retry>(std::move(inner), retry_seconds);
+}
+std::unique_ptr<Storage> with_concurrency_limit(std::unique_ptr<Storage> inner, unsigned n) {
+  return std::make_unique<ConcurrencyLimit>(std::move(inner), n);
+}
+std::unique_ptr<Storage> with_rate_limit(std::unique_ptr<Storage> inner, uint64_t up,
+                                         uint64_t down) {
+  return std::make_unique<RateLimit>(std::move(inner), up, down);
+}
+std::unique_ptr<Storage> with_logging(std::unique_ptr<Storage> inner) {
+  return std::make_unique<Logging>(std::move(inner));
+}
+std::unique_ptr<Storage> with_faults(std::unique_ptr<Storage> inner, const std::string& spec) {
+  return std::make_unique<Faults>(std::move(inner), parse_faults(spec));
+}
+
+}  // namespace lifeboat::storage

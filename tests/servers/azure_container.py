@@ -1,0 +1,22 @@
+#!/usr/bin/env python3
+"""Creates a blob container on a loopback Azurite with SharedKey (test set-up only).
+
+Usage: azure_container.py ENDPOINT ACCOUNT KEY CONTAINER
+"""
+import base64, hashlib, hmac, sys, urllib.request
+from email.utils import formatdate
+
+endpoint, account, key, container = sys.argv[1:5]
+date = formatdate(usegmt=True)
+version = "2021-08-06"
+path = urllib.request.urlparse(endpoint).path.rstrip("/") + "/" + container
+sts = "PUT\n" + "\n" * 11 + f"x-ms-date:{date}\nx-ms-version:{version}\n/{account}{path}\nrestype:container"
+sig = base64.b64encode(hmac.new(base64.b64decode(key), sts.encode(), hashlib.sha256).digest()).decode()
+req = urllib.request.Request(endpoint.rstrip("/") + "/" + container + "?restype=container", method="PUT",
+                             headers={"x-ms-date": date, "x-ms-version": version,
+                                      "Authorization": f"SharedKey {account}:{sig}", "Content-Length": "0"})
+try:
+    urllib.request.urlopen(req, timeout=10)
+except urllib.error.HTTPError as e:
+    if e.code != 409:  # already exists
+        sys.exit(f"creating container {container}: HTTP {e.code} {e.read()[:200]!r}")
