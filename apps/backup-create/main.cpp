@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "lifeboat/cli/tool.hpp"
+#include "lifeboat/core/log.hpp"
 #include "lifeboat/ops/create/create.hpp"
 
 using namespace lifeboat;
@@ -72,7 +73,47 @@ int main(int argc, char** argv) {
             key->add_subcommand("generate", "Write a new random key file (mode 0600)");
         key_generate->add_option("file", generate_path, "Where to write the key file")->required();
 
+        static std::string copy_from, copy_to;
+        static cli::Context::SecretFlags to_secret;
+        static ops::create::CopyOptions copy_options;
+        auto* copy = app.add_subcommand(
+            "copy", "Copy snapshots to another repository (only the data it lacks)");
+        copy->add_option("snapshots", copy_options.snapshots,
+                         "Snapshots to copy (ids, prefixes, latest; default: all that match)")
+            ->type_name("SNAPSHOT");
+        copy->add_option("--from", copy_from,
+                         "Source repository (default: --repo / LIFEBOAT_REPOSITORY)")
+            ->type_name("REPO");
+        copy->add_option("--to", copy_to, "Destination repository: a URL or a configured name")
+            ->required()
+            ->type_name("REPO");
+        copy->add_option("--to-password-file", to_secret.password_file,
+                         "Read the destination's password from FILE")
+            ->type_name("FILE");
+        copy->add_option("--to-password-command", to_secret.password_command,
+                         "Run CMD for the destination's password")
+            ->type_name("CMD");
+        copy->add_option("--to-key-file", to_secret.key_file,
+                         "Open the destination with a key file")
+            ->type_name("FILE");
+        copy->add_option("--host", copy_options.filter.host, "Only snapshots of this host")
+            ->type_name("NAME");
+        copy->add_option("--tag", copy_options.filter.tags, "Only snapshots with this tag")
+            ->type_name("TAG")
+            ->allow_extra_args(false);
+        copy->add_option("--job", copy_options.filter.job, "Only snapshots of this job")
+            ->type_name("NAME");
+        copy->add_flag("--dry-run", copy_options.dry_run, "Show what would be copied");
+
         return [=](cli::Context& ctx) -> int {
+          if (*copy) {
+            if (!copy_from.empty()) ctx.global.repo = copy_from;
+            auto src = ctx.open();
+            auto dst = ctx.open_repository(copy_to, to_secret);
+            ops::create::CopyOptions co = copy_options;
+            co.json = ctx.global.json;
+            return ops::create::copy(*src, *dst, co);
+          }
           if (*init)
             return ops::create::init(
                 {ctx.repository_url(), ctx.storage_options(), ctx.secret("", true), ctx.global.json});
@@ -109,7 +150,22 @@ int main(int argc, char** argv) {
           run.json = ctx.global.json;
           run.cache_dir = ctx.cache_dir();
           auto repo = ctx.open(run.job);
-          return ops::create::run(*repo, run);
+          Id32 created;
+          run.created = &created;
+          int code = ops::create::run(*repo, run);
+          // A job's copies: the new snapshot lands in every repository the job names.
+          const auto* job = run.job.empty() ? nullptr : ctx.config.job(run.job);
+          if (job && !job->copies.empty() && !created.is_zero()) {
+            ops::create::CopyOptions co;
+            co.snapshots = {created.hex()};
+            co.json = false;
+            for (const auto& name : job->copies) {
+              log::info("copying snapshot {} to repository '{}'", created.hex().substr(0, 8), name);
+              auto dst = ctx.open_repository(name, {});
+              code = std::max(code, ops::create::copy(*repo, *dst, co));
+            }
+          }
+          return code;
         };
       });
 }

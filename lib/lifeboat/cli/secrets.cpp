@@ -89,6 +89,37 @@ repo::Secret read_key_file(const std::string& path) {
   return repo::parse_key_file(read_secret_file(path, "key file"), path);
 }
 
+// The secret a repository's configuration entry names, if any.
+static std::optional<repo::Secret> configured_secret(const config::Config& config,
+                                                     const config::RepositoryConfig* rc) {
+  if (!rc) return std::nullopt;
+  std::string where = fmt::format("{} (repository '{}')", config.path, rc->name);
+  if (!rc->password_file.empty())
+    return password(strip_newline(read_secret_file(rc->password_file, "password file")), where);
+  if (!rc->password_command.empty()) return password(run_command(rc->password_command), where);
+  if (!rc->key_file.empty()) return read_key_file(rc->key_file);
+  return std::nullopt;
+}
+
+repo::Secret Context::secret_for(const config::RepositoryConfig* rc,
+                                 const SecretFlags& flags) const {
+  int given = !flags.password_file.empty() + !flags.password_command.empty() + !flags.key_file.empty();
+  if (given > 1)
+    throw UsageError("give only one of --to-password-file, --to-password-command and --to-key-file");
+  if (!flags.password_file.empty())
+    return password(strip_newline(read_secret_file(flags.password_file, "password file")),
+                    "--to-password-file " + flags.password_file);
+  if (!flags.password_command.empty())
+    return password(run_command(flags.password_command), "--to-password-command");
+  if (!flags.key_file.empty()) return read_key_file(flags.key_file);
+  if (auto configured = configured_secret(config, rc)) return std::move(*configured);
+  if (auto p = prompt("destination repository password: ")) return password(*p, "the terminal");
+  throw UsageError(
+      "no password or key for the destination repository, and there is no terminal to ask: use "
+      "--to-password-file FILE, --to-password-command CMD or --to-key-file FILE, or configure "
+      "the repository in the configuration file");
+}
+
 repo::Secret Context::secret(const std::string& job, bool confirm_new) const {
   int flags =
       !global.password_file.empty() + !global.password_command.empty() + !global.key_file.empty();
@@ -107,18 +138,8 @@ repo::Secret Context::secret(const std::string& job, bool confirm_new) const {
     return password(run_command(c), "LIFEBOAT_PASSWORD_COMMAND");
   if (const char* p = std::getenv("LIFEBOAT_PASSWORD")) return password(p, "LIFEBOAT_PASSWORD");
   if (auto k = env("LIFEBOAT_KEY_FILE"); !k.empty()) return read_key_file(k);
-  const config::RepositoryConfig* rc = nullptr;
-  if (!job.empty())
-    if (auto* j = config.job(job); j && !j->repository.empty())
-      rc = config.repository(j->repository);
-  if (!rc && config.repositories.size() == 1) rc = &config.repositories.begin()->second;
-  if (rc && (global.repo.empty() || global.repo == rc->url)) {
-    std::string where = fmt::format("{} (repository '{}')", config.path, rc->name);
-    if (!rc->password_file.empty())
-      return password(strip_newline(read_secret_file(rc->password_file, "password file")), where);
-    if (!rc->password_command.empty()) return password(run_command(rc->password_command), where);
-    if (!rc->key_file.empty()) return read_key_file(rc->key_file);
-  }
+  if (auto configured = configured_secret(config, repository_config(job)))
+    return std::move(*configured);
   if (auto p = prompt("repository password: ")) {
     if (confirm_new) {
       auto again = prompt("repeat the password: ");

@@ -132,6 +132,28 @@ std::unique_ptr<storage::Storage> Context::open_storage(const std::string& job) 
   return storage::open(repository_url(job), storage_options(job));
 }
 
+std::unique_ptr<repo::Repository> Context::open_repository(const std::string& spec,
+                                                           const SecretFlags& flags) const {
+  const config::RepositoryConfig* rc = config.repository(spec);
+  if (!rc)
+    for (const auto& [name, r] : config.repositories)
+      if (r.url == spec) rc = &r;
+  std::string url = rc ? rc->url : spec;
+  storage::Options o = rc ? rc->storage : storage::Options{};
+  if (global.connections && !(rc && rc->has_connections)) o.connections = global.connections;
+  if (global.limit_upload) o.upload_limit = global.limit_upload * 1024;
+  if (global.limit_download) o.download_limit = global.limit_download * 1024;
+  if (o.s3.endpoint.empty() && url.starts_with("s3://")) o.s3.endpoint = global.s3_endpoint;
+  if (auto v = env("LIFEBOAT_TEST_FAULTS"); !v.empty()) o.faults = v;
+  auto store = storage::open(url, o);
+  if (!store->stat("config"))
+    throw Error(Exit::repo_not_found, "no repository at '{}' (create one with: backup-create init)",
+                store->describe());
+  auto repo = repo::Repository::open(std::move(store), secret_for(rc, flags));
+  repo->set_state_dir(state_dir());
+  return repo;
+}
+
 std::string Context::repository_url(const std::string& job) const {
   if (!global.repo.empty()) {
     if (auto* r = config.repository(global.repo); r && global.repo.find('/') == std::string::npos)

@@ -37,17 +37,30 @@ struct GlobalOptions {
 
 // Everything a command needs after parsing: the global flags and the loaded configuration.
 struct Context {
+  struct SecretFlags {
+    std::string password_file;
+    std::string password_command;
+    std::string key_file;
+  };
   GlobalOptions global;
   config::Config config;
   // Repository URL and secret source, from flags, environment, then the job's repository.
   std::string repository_url(const std::string& job = "") const;
   repo::Secret secret(const std::string& job = "", bool confirm_new = false) const;
+  // The secret for another repository: flags, then its configuration entry (rc may be null),
+  // then a terminal prompt.
+  repo::Secret secret_for(const config::RepositoryConfig* rc, const SecretFlags& flags) const;
   std::unique_ptr<repo::Repository> open(const std::string& job = "") const;
   // The repository's configuration entry: the one --repo names (by name or URL), the job's,
   // or the only one; nullptr when none applies.
   const config::RepositoryConfig* repository_config(const std::string& job = "") const;
   // Storage settings: flags, then the environment, then the repository's configuration.
   storage::Options storage_options(const std::string& job = "") const;
+  // Opens another repository (copy's destination, a job's copies): SPEC is a configured
+  // repository's name or a URL; the secret comes from `flags`, else that repository's
+  // configuration, else a terminal prompt.
+  std::unique_ptr<repo::Repository> open_repository(const std::string& spec,
+                                                    const SecretFlags& flags) const;
   // Opens the repository's storage (without unlocking anything).
   std::unique_ptr<storage::Storage> open_storage(const std::string& job = "") const;
   std::string cache_dir() const;

@@ -188,7 +188,8 @@ class Parser {
         std::string where = fmt::format("job '{}'", j.name);
         check_keys(
             n, where,
-            {"repository", "paths", "exclude", "exclude-file", "tags", "host", "one-file-system"});
+            {"repository", "paths", "exclude", "exclude-file", "tags", "host", "one-file-system",
+             "copies"});
         if (n["repository"]) {
           j.repository = str(n["repository"], "repository");
           if (!c.repositories.count(j.repository)) {
@@ -206,6 +207,16 @@ class Parser {
         if (n["host"]) j.host = str(n["host"], "host");
         if (n["one-file-system"])
           j.one_file_system = boolean(n["one-file-system"], "one-file-system");
+        if (n["copies"]) {
+          j.copies = list(n["copies"], "copies");
+          for (const auto& name : j.copies) {
+            if (!c.repositories.count(name))
+              fail(n["copies"], fmt::format("{} copies to unknown repository '{}'", where, name));
+            if (name == j.repository)
+              fail(n["copies"],
+                   fmt::format("{} copies to its own repository '{}'", where, name));
+          }
+        }
         c.jobs.emplace(j.name, j);
       }
     }

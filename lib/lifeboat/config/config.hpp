@@ -32,6 +32,7 @@ struct JobConfig {
   std::vector<std::string> tags;
   std::string host;
   bool one_file_system = false;
+  std::vector<std::string> copies;  // repositories every new snapshot is copied to
 };
 
 struct Config {

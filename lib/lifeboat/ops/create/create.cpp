@@ -104,6 +104,7 @@ int run(repo::Repository& repo, const Options& o) {
   // deleted data.
   lock->check_valid();
   Id32 id = repo.save_snapshot(snap);
+  if (o.created) *o.created = id;
   lock->release();
   if (!o.stdin_mode) {
     try {

@@ -25,6 +25,7 @@ struct Options {
   std::string stdin_name;
   bool json = false;
   std::string cache_dir;
+  Id32* created = nullptr;  // receives the new snapshot's id
 };
 
 // Backs up; prints the snapshot id (or a JSON summary). Exit 0, or 3 when items were skipped.
@@ -37,6 +38,15 @@ struct InitOptions {
   bool json = false;
 };
 int init(const InitOptions& options);
+
+struct CopyOptions {
+  repo::SnapshotFilter filter;
+  std::vector<std::string> snapshots;  // ids, prefixes or "latest"; empty = every match
+  bool dry_run = false;
+  bool json = false;
+};
+// Copies snapshots from src to dst (see copy.cpp). Exit 0, or 3 when some were skipped.
+int copy(repo::Repository& src, repo::Repository& dst, const CopyOptions& options);
 
 int key_list(repo::Repository& repo, bool json);
 int key_add(repo::Repository& repo, const repo::Secret& secret, bool write_only,
