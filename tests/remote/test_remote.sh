@@ -80,6 +80,19 @@ for pair in "lbs3:$LIFEBOAT_TEST_S3_BUCKET/from-rclone-$$ s3://$LIFEBOAT_TEST_S3
   check "$name: restored bit-exact" walk diff "$T/src.json" "$T/from-rclone-$name.json" --ignore atime
 done
 
+# --- copies between remotes: S3 to SFTP, different keys --------------------------------------
+printf 'another password\n' >"$T/pw2"
+chmod 600 "$T/pw2"
+LIFEBOAT_REPOSITORY="$sftp_url-copy" LIFEBOAT_PASSWORD_FILE="$T/pw2" \
+  expect_exit 0 "sftp: init a copy destination" -- backup-create init
+LIFEBOAT_REPOSITORY="$s3_url" \
+  expect_exit 0 "copy S3 -> SFTP" -- backup-create copy --to "$sftp_url-copy" --to-password-file "$T/pw2" --json
+jcheck "both snapshots copied" "$T/stdout" 'd["copied"] == 2'
+LIFEBOAT_REPOSITORY="$sftp_url-copy" LIFEBOAT_PASSWORD_FILE="$T/pw2" \
+  expect_exit 0 "restore the copy from SFTP" -- backup-restore latest --target "$T/restore-copy"
+walk list "$T/restore-copy$T/src" >"$T/restore-copy.json"
+check "the copy restores bit-exact" walk diff "$T/src.json" "$T/restore-copy.json" --ignore atime
+
 # --- faults and bad input ----------------------------------------------------------------------
 export LIFEBOAT_REPOSITORY="$s3_url"
 LIFEBOAT_TEST_FAULTS="put:1:transient,put:3:transient,get:2:transient,list:1:transient" \
