@@ -119,6 +119,15 @@ AZURE_STORAGE_KEY="d3JvbmcgYnV0IHdlbGwtZm9ybWVkIGtleQ==" \
 expect_stderr "azure://devstoreaccount1/$LIFEBOAT_TEST_AZURE_CONTAINER/e2e-$$" "azure: the message names the URL"
 expect_stderr "AuthorizationFailure|403" "azure: the message says what the server said"
 check "azure: the message holds no key" bash -c "! grep -q 'd3Jvbmcg\|Eby8vdM02' '$T/stderr'"
+AZURE_STORAGE_KEY= AZURE_STORAGE_SAS_TOKEN="$LIFEBOAT_TEST_AZURE_SAS" \
+  expect_exit 0 "azure: a SAS token works" -- backup-restore -vv snapshots --json
+jcheck "azure: the SAS lists both snapshots" "$T/stdout" 'len(d) == 2'
+sig=${LIFEBOAT_TEST_AZURE_SAS##*sig=}
+check "azure: -vv output holds no SAS signature" bash -c "! grep -qF -- '$sig' '$T/stderr'"
+check "azure: -vv logs the storage operations" grep -q "storage: list snapshots/" "$T/stderr"
+AZURE_STORAGE_KEY= AZURE_STORAGE_SAS_TOKEN="${LIFEBOAT_TEST_AZURE_SAS%%sig=*}sig=AAAA$sig" \
+  expect_exit 22 "azure: a bad SAS is exit 22" -- backup-restore snapshots
+check "azure: the message holds no SAS signature" bash -c "! grep -qF -- '$sig' '$T/stderr'"
 LIFEBOAT_REPOSITORY="azure://devstoreaccount1/no-such-container/x" \
   expect_exit 10 "azure: a missing container is exit 10" -- backup-restore snapshots
 

@@ -89,8 +89,9 @@ wait_port "$az_port" azurite "$T/azurite.log"
 wait_port "$ssh_port" sshd "$T/sshd.log"
 
 az_key='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
-python3 "$here/azure_container.py" "http://127.0.0.1:$az_port/devstoreaccount1" devstoreaccount1 \
-  "$az_key" lifeboat-test
+LIFEBOAT_TEST_AZURE_SAS=$(python3 "$here/azure_container.py" "http://127.0.0.1:$az_port/devstoreaccount1" \
+  devstoreaccount1 "$az_key" lifeboat-test)
+export LIFEBOAT_TEST_AZURE_SAS
 
 export LIFEBOAT_TEST_SERVERS=1
 export LIFEBOAT_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port" LIFEBOAT_TEST_S3_BUCKET=testbkt
