@@ -16,7 +16,7 @@ src=${2:?$usage}
 
 tools=(backup-create backup-restore backup-verify)
 declare -A subcommands=(
-    [backup-create]='init key'
+    [backup-create]='init key copy'
     [backup-restore]='snapshots ls diff dump'
     [backup-verify]=''
 )

@@ -151,6 +151,7 @@ std::unique_ptr<repo::Repository> Context::open_repository(const std::string& sp
                 store->describe());
   auto repo = repo::Repository::open(std::move(store), secret_for(rc, flags));
   repo->set_state_dir(state_dir());
+  repo->set_transfers(o.connections);
   return repo;
 }
 
@@ -171,12 +172,14 @@ std::string Context::repository_url(const std::string& job) const {
 }
 
 std::unique_ptr<repo::Repository> Context::open(const std::string& job) const {
-  auto store = open_storage(job);
+  storage::Options options = storage_options(job);
+  auto store = storage::open(repository_url(job), options);
   if (!store->stat("config"))
     throw Error(Exit::repo_not_found, "no repository at '{}' (create one with: backup-create init)",
                 store->describe());
   auto repo = repo::Repository::open(std::move(store), secret(job));
   repo->set_state_dir(state_dir());
+  repo->set_transfers(options.connections);
   return repo;
 }
 

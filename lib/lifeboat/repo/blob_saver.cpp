@@ -8,9 +8,11 @@ namespace {
 constexpr size_t k_packs_per_index = 64;
 }
 
-BlobSaver::BlobSaver(Repository& repo, unsigned workers) : m_repo(repo) {
+BlobSaver::BlobSaver(Repository& repo, unsigned workers, unsigned uploads) : m_repo(repo) {
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+  if (uploads == 0) uploads = std::max(1u, repo.transfers());
   m_capacity = workers * 4;
+  m_upload_capacity = uploads;  // packs waiting, besides those in flight: bounds memory
   for (unsigned i = 0; i < workers; ++i) {
     auto w = std::make_unique<Worker>();
     w->data = std::make_unique<PackWriter>(repo.keys(), BlobType::data);
@@ -18,16 +20,22 @@ BlobSaver::BlobSaver(Repository& repo, unsigned workers) : m_repo(repo) {
     m_workers.push_back(std::move(w));
   }
   for (auto& w : m_workers) w->thread = std::thread([this, wp = w.get()] { work(*wp); });
+  for (unsigned i = 0; i < uploads; ++i) m_uploaders.emplace_back([this] { upload_loop(); });
 }
 
 BlobSaver::~BlobSaver() {
   {
     std::lock_guard lock(m_mutex);
     m_stop = true;
+    m_uploads.clear();  // not flushed: an error is unwinding; unindexed packs are only garbage
   }
   m_cv_jobs.notify_all();
+  m_cv_space.notify_all();
+  m_cv_uploads.notify_all();
   for (auto& w : m_workers)
     if (w->thread.joinable()) w->thread.join();
+  for (auto& t : m_uploaders)
+    if (t.joinable()) t.join();
 }
 
 void BlobSaver::rethrow_locked() {
@@ -68,7 +76,7 @@ void BlobSaver::work(Worker& w) {
       m_jobs.pop_front();
       ++m_busy;
     }
-    m_cv_space.notify_one();
+    m_cv_space.notify_all();  // the producer and workers waiting for upload room share it
     try {
       auto raw_length = static_cast<uint32_t>(job.data.size());
       auto compressed = compress::compress(job.data);
@@ -98,13 +106,46 @@ void BlobSaver::work(Worker& w) {
 void BlobSaver::store_pack(PackWriter& writer) {
   if (writer.count() == 0) return;
   auto finished = writer.finish();
-  m_repo.storage().put(object_key(Kind::data_blob, finished.record.id), finished.bytes);
-  m_repo.index().add_pack(finished.record);
   std::unique_lock lock(m_mutex);
-  m_stats.bytes_stored += finished.bytes.size();
-  m_stats.packs_written++;
-  m_unindexed.push_back(std::move(finished.record));
-  if (m_unindexed.size() >= k_packs_per_index) write_index_locked(lock);
+  m_cv_space.wait(lock, [&] { return m_uploads.size() < m_upload_capacity || m_error; });
+  rethrow_locked();
+  m_uploads.push_back({object_key(Kind::data_blob, finished.record.id), std::move(finished.bytes),
+                       std::move(finished.record)});
+  m_cv_uploads.notify_one();
+}
+
+void BlobSaver::upload_loop() {
+  for (;;) {
+    Upload up;
+    {
+      std::unique_lock lock(m_mutex);
+      m_cv_uploads.wait(lock, [&] { return m_stop || !m_uploads.empty(); });
+      if (m_uploads.empty()) return;
+      up = std::move(m_uploads.front());
+      m_uploads.pop_front();
+      ++m_uploading;
+    }
+    m_cv_space.notify_all();
+    try {
+      m_repo.storage().put(up.key, up.bytes);
+      // Only a stored pack enters the index, and an index file only names stored packs.
+      m_repo.index().add_pack(up.record);
+      std::unique_lock lock(m_mutex);
+      m_stats.bytes_stored += up.bytes.size();
+      m_stats.packs_written++;
+      m_unindexed.push_back(std::move(up.record));
+      if (m_unindexed.size() >= k_packs_per_index) write_index_locked(lock);
+    } catch (...) {
+      std::lock_guard lock(m_mutex);
+      if (!m_error) m_error = std::current_exception();
+    }
+    {
+      std::lock_guard lock(m_mutex);
+      --m_uploading;
+    }
+    m_cv_space.notify_all();
+    m_cv_idle.notify_all();
+  }
 }
 
 void BlobSaver::write_index_locked(std::unique_lock<std::mutex>& lock) {
@@ -133,6 +174,8 @@ void BlobSaver::flush() {
     store_pack(*w->tree);
   }
   std::unique_lock lock(m_mutex);
+  m_cv_idle.wait(lock, [&] { return (m_uploads.empty() && m_uploading == 0) || m_error; });
+  rethrow_locked();
   if (!m_unindexed.empty()) write_index_locked(lock);
 }
 

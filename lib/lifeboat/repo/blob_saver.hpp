@@ -1,5 +1,6 @@
 // The write half of the data path: deduplicates blobs against the index, compresses and
-// seals them on worker threads into packs (~16 MiB), uploads each full pack, and writes an
+// seals them on worker threads into packs (~16 MiB), uploads full packs on uploader threads
+// (the repository's transfers(), so several are in flight on remote storage), and writes an
 // index file only after the packs it names are stored (DESIGN.md §2 write order).
 // save() is called from one producer thread; flush() from the same thread.
 #pragma once
@@ -27,8 +28,8 @@ struct SaverStats {
 class BlobSaver {
  public:
   static constexpr size_t k_pack_target = 16u << 20;
-  // workers = 0 picks the number of cores.
-  BlobSaver(Repository& repo, unsigned workers = 0);
+  // workers = 0 picks the number of cores; uploads = 0 takes repo.transfers().
+  BlobSaver(Repository& repo, unsigned workers = 0, unsigned uploads = 0);
   ~BlobSaver();
   BlobSaver(const BlobSaver&) = delete;
   BlobSaver& operator=(const BlobSaver&) = delete;
@@ -53,7 +54,14 @@ class BlobSaver {
     std::unique_ptr<PackWriter> tree;
     std::thread thread;
   };
+  struct Upload {
+    std::string key;
+    Bytes bytes;
+    PackRecord record;
+  };
   void work(Worker& w);
+  void upload_loop();
+  // Finishes the pack and queues its upload (blocks while enough uploads are queued).
   void store_pack(PackWriter& writer);
   void write_index_locked(std::unique_lock<std::mutex>& lock);
   void rethrow_locked();
@@ -72,6 +80,11 @@ class BlobSaver {
   std::vector<PackRecord> m_unindexed;
   SaverStats m_stats;
   std::vector<std::unique_ptr<Worker>> m_workers;
+  std::deque<Upload> m_uploads;
+  size_t m_upload_capacity = 1;
+  size_t m_uploading = 0;
+  std::condition_variable m_cv_uploads;
+  std::vector<std::thread> m_uploaders;
 };
 
 }  // namespace lifeboat::repo

@@ -81,6 +81,9 @@ class Repository {
   std::vector<SnapshotRecord> load_snapshots();
   // Where this host keeps its high-water mark of seen snapshots (DESIGN.md §4, §7).
   void set_state_dir(const std::string& dir) { m_state_dir = dir; }
+  // Transfers to keep in flight (--connections): uploads of packs run this many at once.
+  void set_transfers(unsigned n) { m_transfers = n; }
+  unsigned transfers() const { return m_transfers; }
   // Throws IntegrityError when a snapshot recorded as seen is not among the trusted records,
   // then records them as seen. Unreadable local state only weakens the check (a warning).
   void check_high_water_mark(const std::vector<SnapshotRecord>& records);
@@ -103,6 +106,7 @@ class Repository {
   std::mutex m_key_mutex;
   std::map<Id32, crypto::Key32> m_pack_keys;
   std::optional<std::map<Id32, KeySlot>> m_signers;
+  unsigned m_transfers = 4;
   std::string m_state_dir;
 };
 
