@@ -13,9 +13,11 @@ function __backup_create_args
         end
         switch $t
             case --repo --password-file --password-command --key-file --config --cache-dir \
+                --s3-endpoint --connections --limit-upload --limit-download \
                 --job --host --tag --exclude --exclude-file --stdin-name \
                 --new-password-file --new-password-command --new-key-file --label \
-                --shares --threshold
+                --shares --threshold --from --to --to-password-file \
+                --to-password-command --to-key-file
                 set skip 1
             case '-*'
             case '*'
@@ -26,14 +28,14 @@ end
 
 # Succeeds when the command line is in one of the given contexts:
 # top (nothing yet), backup (after a path), init, key (no key command yet),
-# key-list, key-add, key-remove, key-passwd, key-paper, key-generate.
+# key-list, key-add, key-remove, key-passwd, key-paper, key-generate, copy.
 function __backup_create_in
     set -l args (__backup_create_args)
     set -l ctx top
     if set -q args[1]
         switch $args[1]
-            case init
-                set ctx init
+            case init copy
+                set ctx $args[1]
             case key
                 set ctx key
                 if set -q args[2]
@@ -61,9 +63,13 @@ complete -c backup-create -l password-command -x -a '(__fish_complete_command)' 
 complete -c backup-create -l key-file -r -F -d 'Open the repository with a key file'
 complete -c backup-create -l config -r -F -d 'Configuration file'
 complete -c backup-create -l cache-dir -x -a '(__fish_complete_directories)' -d 'Cache directory'
+complete -c backup-create -l s3-endpoint -x -d 'S3-compatible endpoint instead of AWS'
+complete -c backup-create -l connections -x -d 'Transfers in flight at once (1-64)'
+complete -c backup-create -l limit-upload -x -d 'Limit uploads to KiB/s on average'
+complete -c backup-create -l limit-download -x -d 'Limit downloads to KiB/s on average'
 complete -c backup-create -l json -d 'Print the result as JSON'
 complete -c backup-create -s q -l quiet -d 'Print only errors'
-complete -c backup-create -s v -l verbose -d 'Print more detail'
+complete -c backup-create -s v -l verbose -d 'Print more detail (twice: every storage operation)'
 complete -c backup-create -l help -d 'Print help and exit'
 complete -c backup-create -l version -d 'Print the version and exit'
 
@@ -83,6 +89,7 @@ complete -c backup-create -n $backup -F
 # Subcommands.
 complete -c backup-create -n '__backup_create_in top' -a init -d 'Create a new repository'
 complete -c backup-create -n '__backup_create_in top' -a key -d 'Manage the key slots'
+complete -c backup-create -n '__backup_create_in top' -a copy -d 'Copy snapshots to another repository'
 complete -c backup-create -n '__backup_create_in key' -a list -d 'List the key slots'
 complete -c backup-create -n '__backup_create_in key' -a add -d 'Add a key slot'
 complete -c backup-create -n '__backup_create_in key' -a remove -d 'Remove a key slot'
@@ -99,3 +106,17 @@ complete -c backup-create -n '__backup_create_in key-add key-paper' -l label -x 
 complete -c backup-create -n '__backup_create_in key-paper' -l shares -x -d 'Split the paper key into N shares'
 complete -c backup-create -n '__backup_create_in key-paper' -l threshold -x -d 'Shares needed to open the repository'
 complete -c backup-create -n __backup_create_needs_key_file -F
+
+# Copying snapshots; "latest" wherever a snapshot is expected (listing the ids
+# needs the repository's secret).
+set -l copy '__backup_create_in copy'
+complete -c backup-create -n $copy -l from -x -a '(__fish_complete_directories)' -d 'Source repository (default: --repo)'
+complete -c backup-create -n $copy -l to -x -a '(__fish_complete_directories)' -d 'Destination: a path, URL or configured name'
+complete -c backup-create -n $copy -l to-password-file -r -F -d "Read the destination's password from a file"
+complete -c backup-create -n $copy -l to-password-command -x -a '(__fish_complete_command)' -d "Command that prints the destination's password"
+complete -c backup-create -n $copy -l to-key-file -r -F -d 'Open the destination with a key file'
+complete -c backup-create -n $copy -l host -x -a '(__fish_print_hostnames)' -d 'Only snapshots of this host'
+complete -c backup-create -n $copy -l tag -x -d 'Only snapshots with this tag'
+complete -c backup-create -n $copy -l job -x -d 'Only snapshots of this job'
+complete -c backup-create -n $copy -l dry-run -d 'Show what would be copied, write nothing'
+complete -c backup-create -n $copy -a latest -d 'The newest snapshot'

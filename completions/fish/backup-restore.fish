@@ -13,6 +13,7 @@ function __backup_restore_args
         end
         switch $t
             case --repo --password-file --password-command --key-file --config --cache-dir \
+                --s3-endpoint --connections --limit-upload --limit-download \
                 --job --host --tag --target --include --exclude --overwrite
                 set skip 1
             case '-*'
@@ -60,9 +61,13 @@ complete -c backup-restore -l password-command -x -a '(__fish_complete_command)'
 complete -c backup-restore -l key-file -r -F -d 'Open the repository with a key file'
 complete -c backup-restore -l config -r -F -d 'Configuration file'
 complete -c backup-restore -l cache-dir -x -a '(__fish_complete_directories)' -d 'Cache directory'
+complete -c backup-restore -l s3-endpoint -x -d 'S3-compatible endpoint instead of AWS'
+complete -c backup-restore -l connections -x -d 'Transfers in flight at once (1-64)'
+complete -c backup-restore -l limit-upload -x -d 'Limit uploads to KiB/s on average'
+complete -c backup-restore -l limit-download -x -d 'Limit downloads to KiB/s on average'
 complete -c backup-restore -l json -d 'Print the result as JSON'
 complete -c backup-restore -s q -l quiet -d 'Print only errors'
-complete -c backup-restore -s v -l verbose -d 'Print more detail'
+complete -c backup-restore -s v -l verbose -d 'Print more detail (twice: every storage operation)'
 complete -c backup-restore -l help -d 'Print help and exit'
 complete -c backup-restore -l version -d 'Print the version and exit'
 

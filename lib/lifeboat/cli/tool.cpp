@@ -103,8 +103,11 @@ const config::RepositoryConfig* Context::repository_config(const std::string& jo
 }
 
 storage::Options Context::storage_options(const std::string& job) const {
+  return storage_options_for(repository_config(job));
+}
+
+storage::Options Context::storage_options_for(const config::RepositoryConfig* rc) const {
   storage::Options o;
-  const auto* rc = repository_config(job);
   if (rc) o = rc->storage;
   if (!global.s3_endpoint.empty()) o.s3.endpoint = global.s3_endpoint;
   if (global.connections) o.connections = global.connections;
@@ -139,12 +142,7 @@ std::unique_ptr<repo::Repository> Context::open_repository(const std::string& sp
     for (const auto& [name, r] : config.repositories)
       if (r.url == spec) rc = &r;
   std::string url = rc ? rc->url : spec;
-  storage::Options o = rc ? rc->storage : storage::Options{};
-  if (global.connections && !(rc && rc->has_connections)) o.connections = global.connections;
-  if (global.limit_upload) o.upload_limit = global.limit_upload * 1024;
-  if (global.limit_download) o.download_limit = global.limit_download * 1024;
-  if (o.s3.endpoint.empty() && url.starts_with("s3://")) o.s3.endpoint = global.s3_endpoint;
-  if (auto v = env("LIFEBOAT_TEST_FAULTS"); !v.empty()) o.faults = v;
+  storage::Options o = storage_options_for(rc);
   auto store = storage::open(url, o);
   if (!store->stat("config"))
     throw Error(Exit::repo_not_found, "no repository at '{}' (create one with: backup-create init)",

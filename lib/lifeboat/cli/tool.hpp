@@ -56,6 +56,8 @@ struct Context {
   const config::RepositoryConfig* repository_config(const std::string& job = "") const;
   // Storage settings: flags, then the environment, then the repository's configuration.
   storage::Options storage_options(const std::string& job = "") const;
+  // The same for a given configuration entry (nullptr: flags and environment only).
+  storage::Options storage_options_for(const config::RepositoryConfig* rc) const;
   // Opens another repository (copy's destination, a job's copies): SPEC is a configured
   // repository's name or a URL; the secret comes from `flags`, else that repository's
   // configuration, else a terminal prompt.

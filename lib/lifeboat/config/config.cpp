@@ -79,10 +79,8 @@ class Parser {
 
   void storage_settings(const YAML::Node& n, const std::string& where, RepositoryConfig& r) {
     storage::Options& o = r.storage;
-    if (n["connections"]) {
+    if (n["connections"])
       o.connections = static_cast<unsigned>(number(n["connections"], "connections", 1, 64));
-      r.has_connections = true;
-    }
     if (n["upload-limit"])  // KiB/s, as the --limit-upload flag
       o.upload_limit = number(n["upload-limit"], "upload-limit (KiB/s)", 1, 1ull << 30) * 1024;
     if (n["download-limit"])

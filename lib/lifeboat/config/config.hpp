@@ -20,7 +20,6 @@ struct RepositoryConfig {
   std::string key_file;
   // Transfer and driver settings (s3:, azure:, sftp:, connections, limits, retry-time).
   storage::Options storage;
-  bool has_connections = false;
 };
 
 struct JobConfig {
