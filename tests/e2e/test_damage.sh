@@ -35,9 +35,10 @@ check "its content is right" cmp -s "$T/real/sub/g" "$T/out2$T/real/sub/g"
 expect_exit 20 "restoring the damaged one fails with 20" -- backup-restore "$first" --target "$T/out3"
 
 # --quick findings are not lost when --read-data runs too.
-mkdir -p "$T/repo/data/ab" && head -c 100 /dev/urandom > "$T/repo/data/ab/ab$(printf '0%.0s' {1..62})"
+bogus="$T/repo/data/ab/ab$(printf '0%.0s' {1..62})"
+mkdir -p "$T/repo/data/ab" && head -c 100 /dev/urandom > "$bogus"
 expect_exit 20 "--quick --read-data reports a bad object" -- backup-verify --quick --read-data
-rm -rf "$T/repo/data/ab"
+rm -f "$bogus"  # only the planted object: a real pack may live in data/ab too
 
 # --overwrite never leaves an existing directory's metadata alone.
 mkdir -p "$T/out4$T/real" && chmod 700 "$T/out4$T/real" && touch -d '2001-01-01' "$T/out4$T/real"
