@@ -3,7 +3,7 @@
 the same S3 and SFTP servers in the same run. Run by bench/remote.sh inside
 tests/servers/with-servers.sh (which exports the LIFEBOAT_TEST_* variables).
 
-Corpus: fs/, net/ and arch/ of the Linux 6.1 source tree (about 230 MB, 20k files).
+Corpus: fs/ and net/ of the Linux 6.1 source tree (about 82 MB, 4k files).
 Medians of N runs; wall seconds, MB/s of corpus, peak RSS.
 """
 import argparse, glob, os, shutil, statistics, subprocess, sys, time
@@ -19,7 +19,7 @@ trees = glob.glob(os.path.join(work, "linux", "*", "fs")) or glob.glob(os.path.j
 if not trees:
     sys.exit("the Linux source tree is missing: run bench/run.sh once (it extracts it)")
 top = os.path.dirname(trees[0])
-corpus = [os.path.join(top, d) for d in ("fs", "net", "arch")]
+corpus = [os.path.join(top, d) for d in ("fs", "net")]
 size = int(subprocess.run(["du", "-scb"] + corpus, capture_output=True, text=True).stdout.split()[-2])
 password = os.path.join(work, "password")
 with open(password, "w") as f:
@@ -111,7 +111,7 @@ def med(c, i, j):
 
 
 print()
-print(f"Corpus: fs/ net/ arch/ of Linux 6.1 ({size / 1e6:.0f} MB), {os.cpu_count()} cores, "
+print(f"Corpus: fs/ net/ of Linux 6.1 ({size / 1e6:.0f} MB), {os.cpu_count()} cores, "
       f"servers on 127.0.0.1, median of {args.runs} runs")
 print()
 print("| tool | storage | in flight | backup | backup MB/s | restore | restore MB/s | vs restic (backup / restore) |")

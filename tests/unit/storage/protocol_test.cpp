@@ -49,8 +49,10 @@ class ScriptedServer {
     ::waitpid(m_pid, nullptr, 0);
     std::filesystem::remove_all(m_dir);
   }
-  std::unique_ptr<storage::Storage> open(double retry_time = 3) const {
+  std::unique_ptr<storage::Storage> open(double retry_time = 3,
+                                         const storage::S3Options* s3 = nullptr) const {
     storage::Options o;
+    if (s3) o.s3 = *s3;
     o.s3.endpoint = "http://127.0.0.1:" + std::to_string(m_port);
     o.s3.credentials_file = m_dir + "/credentials";
     o.s3.region = "eu-west-3";
@@ -122,6 +124,30 @@ TEST_CASE("s3 protocol: uploads carry Content-MD5 and the payload hash", "[proto
   CHECK(reqs[0]["sha256"] == to_hex(crypto::sha256(body).view()));
   CHECK(reqs[0]["headers"]["x-amz-content-sha256"] == to_hex(crypto::sha256(body).view()));
   CHECK(reqs[0]["headers"]["content-md5"] == crypto::base64_encode(crypto::md5(body)));
+}
+
+TEST_CASE("s3 protocol: storage class for packs, Object Lock for all but locks", "[protocol]") {
+  ScriptedServer server(json::array({answer(200), answer(200), answer(200)}));
+  storage::S3Options s3;
+  s3.storage_class = "DEEP_ARCHIVE";
+  s3.object_lock_mode = "COMPLIANCE";
+  s3.object_lock_days = 30;
+  auto s = server.open(3, &s3);
+  s->put("data/00/00ff", to_bytes("pack"));
+  s->put("index/11", to_bytes("index"));
+  s->put("locks/22", to_bytes("lock"));
+  auto reqs = server.requests();
+  REQUIRE(reqs.size() == 3);
+  CHECK(reqs[0]["headers"]["x-amz-storage-class"] == "DEEP_ARCHIVE");
+  CHECK_FALSE(reqs[1]["headers"].contains("x-amz-storage-class"));  // metadata stays readable
+  CHECK(reqs[0]["headers"]["x-amz-object-lock-mode"] == "COMPLIANCE");
+  CHECK(reqs[1]["headers"]["x-amz-object-lock-mode"] == "COMPLIANCE");
+  std::string until = reqs[1]["headers"]["x-amz-object-lock-retain-until-date"];
+  CHECK(until.size() == 20);
+  CHECK(until > "2026-");
+  CHECK_FALSE(reqs[2]["headers"].contains("x-amz-object-lock-mode"));  // locks are removed
+  CHECK(std::string(reqs[0]["headers"]["authorization"]).find("x-amz-object-lock-mode") !=
+        std::string::npos);  // and the headers are signed
 }
 
 TEST_CASE("s3 protocol: 500, a stall, a dropped connection and a truncated body are retried",
@@ -215,6 +241,17 @@ TEST_CASE("s3 protocol: a failed multipart upload is aborted", "[protocol]") {
   CHECK(reqs[1]["length"] == 5 << 20);
   CHECK(reqs[3]["method"] == "DELETE");
   CHECK(reqs[3]["path"] == "/bkt/pre/data/11/big?uploadId=up-1");
+}
+
+TEST_CASE("the rate limit holds uploads to the average asked for", "[storage]") {
+  storage::Options o;
+  o.upload_limit = 1 << 20;  // 1 MiB/s
+  auto s = storage::open("mem://rate-limit-test", o);
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 4; ++i) s->put("data/00/" + std::to_string(i), Bytes(512 * 1024));
+  // 2 MiB at 1 MiB/s: the last upload may start only after about 1.5 s (a lower bound only:
+  // a busy machine makes it slower, never faster).
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(1400));
 }
 
 TEST_CASE("s3 protocol: an unreachable endpoint fails after bounded retries", "[protocol]") {

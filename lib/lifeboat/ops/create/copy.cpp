@@ -112,8 +112,13 @@ int copy(repo::Repository& src, repo::Repository& dst, const CopyOptions& o) {
     }
   }
 
-  std::unique_ptr<repo::RepoLock> lock;
-  if (!o.dry_run) lock = repo::RepoLock::acquire(dst, false, "copy");
+  // A shared lock on each side (as a backup takes): a prune of either repository sees that
+  // data is being read from the source and written to the destination.
+  std::unique_ptr<repo::RepoLock> lock, src_lock;
+  if (!o.dry_run) {
+    src_lock = repo::RepoLock::acquire(src, false, "copy (source)");
+    lock = repo::RepoLock::acquire(dst, false, "copy");
+  }
   dst.load_index();
   std::set<Identity> present;
   for (const auto& r : dst.load_snapshots())
@@ -151,6 +156,7 @@ int copy(repo::Repository& src, repo::Repository& dst, const CopyOptions& o) {
   }
   saver.flush();
   if (lock) lock->release();
+  if (src_lock) src_lock->release();
   auto stats = saver.stats();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (o.json) {

@@ -1,0 +1,73 @@
+// BlobSaver keeps several pack uploads in flight (the repository's transfers), never more,
+// and indexes only packs that were stored.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "lifeboat/crypto/crypto.hpp"
+#include "lifeboat/repo/blob_saver.hpp"
+#include "lifeboat/repo/format.hpp"
+#include "lifeboat/storage/storage.hpp"
+
+using namespace lifeboat;
+
+namespace {
+
+// Slow uploads of packs, counting how many run at once.
+class SlowPuts : public storage::Forwarding {
+ public:
+  SlowPuts(std::unique_ptr<storage::Storage> inner, std::atomic<int>& now, std::atomic<int>& peak)
+      : Forwarding(std::move(inner)), m_now(now), m_peak(peak) {}
+  void put(const std::string& k, ByteView d) override {
+    if (!k.starts_with("data/")) return inner().put(k, d);
+    int n = ++m_now;
+    int p = m_peak.load();
+    while (n > p && !m_peak.compare_exchange_weak(p, n)) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    inner().put(k, d);
+    --m_now;
+  }
+
+ private:
+  std::atomic<int>& m_now;
+  std::atomic<int>& m_peak;
+};
+
+}  // namespace
+
+TEST_CASE("blob saver: uploads run on the repository's transfers, bounded", "[repo]") {
+  repo::Secret secret{repo::Secret::Type::password, "saver test password", "test"};
+  auto plain = storage::open("mem://blob-saver-test");
+  repo::Repository::init(*plain, secret, {});
+  std::atomic<int> now{0}, peak{0};
+  auto repo = repo::Repository::open(
+      std::make_unique<SlowPuts>(storage::open("mem://blob-saver-test"), now, peak), secret);
+  repo->set_transfers(3);
+  repo->load_index();
+  std::vector<Id32> ids;
+  {
+    repo::BlobSaver saver(*repo, 2);
+    for (int i = 0; i < 12; ++i) {  // 12 x 8 MiB of noise: six 16 MiB packs
+      Bytes blob(8u << 20);
+      crypto::random_bytes(blob);
+      Id32 id = repo->mac().compute(blob);
+      ids.push_back(id);
+      CHECK(saver.save(repo::BlobType::data, id, std::move(blob)));
+    }
+    saver.flush();
+    CHECK(saver.stats().packs_written >= 6);
+  }
+  CHECK(peak.load() >= 2);  // uploads overlapped ...
+  CHECK(peak.load() <= 3);  // ... but never beyond the transfers asked for
+  for (const auto& id : ids) CHECK(repo->index().contains(id));
+  size_t packs = 0;
+  plain->list("data/", [&](const storage::ObjectInfo&) { ++packs; });
+  CHECK(packs >= 6);
+  size_t indexes = 0;
+  plain->list("index/", [&](const storage::ObjectInfo&) { ++indexes; });
+  CHECK(indexes == 1);
+}
