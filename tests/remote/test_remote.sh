@@ -95,6 +95,7 @@ check "the copy restores bit-exact" walk diff "$T/src.json" "$T/restore-copy.jso
 
 # --- faults and bad input ----------------------------------------------------------------------
 export LIFEBOAT_REPOSITORY="$s3_url"
+expect_exit 0 "s3: one connection is enough (listing callbacks read keys)" -- backup-restore --connections 1 snapshots
 LIFEBOAT_TEST_FAULTS="put:1:transient,put:3:transient,get:2:transient,list:1:transient" \
   expect_exit 0 "s3: transient faults are retried and the backup succeeds" -- backup-create "$T/src/docs"
 before=$(snapshot_count)

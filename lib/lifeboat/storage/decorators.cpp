@@ -115,7 +115,13 @@ class ConcurrencyLimit final : public Forwarding {
   }
   void list(const std::string& p, const std::function<void(const ObjectInfo&)>& fn) override {
     Slot s(*this);
-    inner().list(p, fn);
+    // The callback may use the storage itself (read each key slot it lists): it runs without
+    // the slot, or one connection would wait for itself.
+    inner().list(p, [&](const ObjectInfo& info) {
+      s.release();
+      fn(info);
+      s.acquire();
+    });
   }
   void remove(const std::string& k) override {
     Slot s(*this);
@@ -124,19 +130,26 @@ class ConcurrencyLimit final : public Forwarding {
 
  private:
   struct Slot {
-    explicit Slot(ConcurrencyLimit& c) : m_c(c) {
-      std::unique_lock lock(c.m_mutex);
-      c.m_cv.wait(lock, [&] { return c.m_free > 0; });
-      --c.m_free;
-    }
+    explicit Slot(ConcurrencyLimit& c) : m_c(c) { acquire(); }
     ~Slot() {
+      if (m_held) release();
+    }
+    void acquire() {
+      std::unique_lock lock(m_c.m_mutex);
+      m_c.m_cv.wait(lock, [&] { return m_c.m_free > 0; });
+      --m_c.m_free;
+      m_held = true;
+    }
+    void release() {
       {
         std::lock_guard lock(m_c.m_mutex);
         ++m_c.m_free;
       }
+      m_held = false;
       m_c.m_cv.notify_one();
     }
     ConcurrencyLimit& m_c;
+    bool m_held = false;
   };
   std::mutex m_mutex;
   std::condition_variable m_cv;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "lifeboat/crypto/crypto.hpp"
+#include "lifeboat/storage/drivers.hpp"
 #include "lifeboat/storage/options.hpp"
 #include "lifeboat/storage/storage.hpp"
 
@@ -252,6 +253,23 @@ TEST_CASE("the rate limit holds uploads to the average asked for", "[storage]") 
   // 2 MiB at 1 MiB/s: the last upload may start only after about 1.5 s (a lower bound only:
   // a busy machine makes it slower, never faster).
   CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(1400));
+}
+
+TEST_CASE("one connection: a listing's callback may use the storage", "[storage]") {
+  auto s = storage::with_concurrency_limit(storage::open("mem://one-connection-test"), 1);
+  s->put("keys/a", to_bytes("1"));
+  s->put("keys/b", to_bytes("22"));
+  auto done = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<storage::Storage> shared(std::move(s));
+  std::thread([shared, done] {
+    shared->list("keys/", [&](const storage::ObjectInfo& o) {
+      Bytes out;
+      if (shared->get(o.key, out) && out.size() == o.size) ++*done;
+    });
+  }).detach();
+  for (int i = 0; i < 200 && done->load() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  CHECK(done->load() == 2);  // not a deadlock
 }
 
 TEST_CASE("s3 protocol: an unreachable endpoint fails after bounded retries", "[protocol]") {
