@@ -79,9 +79,8 @@ def restic(backend, conns):
     tag = f"restic-{os.getpid()}-{n[0]}"
     env = dict(e, RESTIC_PASSWORD_FILE=password, RESTIC_CACHE_DIR=os.path.join(work, "remote-restic-cache"))
     opts = []
-    if backend == "s3":
-        env["RESTIC_REPOSITORY"] = f"s3:{e['LIFEBOAT_TEST_S3_ENDPOINT']}/{e['LIFEBOAT_TEST_S3_BUCKET']}/{tag}"
-        opts = ["-o", f"s3.connections={conns}"]
+    if backend == "local":
+        env["RESTIC_REPOSITORY"] = os.path.join(work, "remote-local", tag)
     else:
         port, key, kh = e["LIFEBOAT_TEST_SFTP_PORT"], e["LIFEBOAT_SFTP_KEY"], e["LIFEBOAT_SFTP_KNOWN_HOSTS"]
         env["RESTIC_REPOSITORY"] = f"sftp:{e['LIFEBOAT_TEST_SFTP_USER']}@127.0.0.1:{e['LIFEBOAT_TEST_SFTP_HOME']}/{tag}"
@@ -94,11 +93,16 @@ def restic(backend, conns):
     shutil.rmtree(target, ignore_errors=True)
     restore = timed(["restic"] + opts + ["restore", "-q", "latest", "--target", target], env)
     shutil.rmtree(target, ignore_errors=True)
+    if backend == "local":
+        shutil.rmtree(env["RESTIC_REPOSITORY"], ignore_errors=True)
     return backup, restore
 
 
+# restic 0.14 cannot use s3rver (its listing answers fail to parse: "Unmarshal: invalid
+# character"), and Azure needs restic's azure backend with a real endpoint; restic is compared
+# on local disk and SFTP, with its default concurrency.
 cases = [("lifeboat", b, c) for b in ("local", "s3", "azure", "sftp") for c in (1, 4, 8)]
-cases += [("restic", "s3", c) for c in (1, 4, 8)] + [("restic", "sftp", 5)]
+cases += [("restic", "local", 0), ("restic", "sftp", 0)]
 results = {c: [] for c in cases}
 for run in range(args.runs):
     for c in cases:  # alternate within each run
@@ -119,8 +123,8 @@ print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for c in cases:
     bw, brss, rw, rrss = med(c, 0, 0), med(c, 0, 1), med(c, 1, 0), med(c, 1, 1)
     ratio = ""
-    peer = ("restic", c[1], c[2] if c[1] == "s3" else 5)
+    peer = ("restic", c[1], 0)
     if c[0] == "lifeboat" and peer in results:
         ratio = f"{bw / med(peer, 0, 0):.2f} / {rw / med(peer, 1, 0):.2f}"
-    print(f"| {c[0]} | {c[1]} | {c[2]} | {bw:.2f} s ({brss:.0f} MB) | {size / 1e6 / bw:.1f} | "
+    print(f"| {c[0]} | {c[1]} | {c[2] or 'default'} | {bw:.2f} s ({brss:.0f} MB) | {size / 1e6 / bw:.1f} | "
           f"{rw:.2f} s ({rrss:.0f} MB) | {size / 1e6 / rw:.1f} | {ratio} |")
