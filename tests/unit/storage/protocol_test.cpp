@@ -215,6 +215,22 @@ TEST_CASE("s3 protocol: listings follow continuation tokens", "[protocol]") {
   CHECK(second.find("prefix=pre%2Fsnapshots%2F") != std::string::npos);
 }
 
+TEST_CASE("s3 protocol: wrong credentials say where, what the server said, what to check",
+          "[protocol]") {
+  ScriptedServer server(json::array(
+      {answer(403, "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we "
+                   "calculated does not match the signature you provided.</Message></Error>")}));
+  std::string msg;
+  Bytes out;
+  CHECK(code_of([&] { server.open()->get("config", out); }, &msg) == Exit::not_permitted);
+  CHECK(msg.find("s3://bkt/pre at http://127.0.0.1:") != std::string::npos);
+  CHECK(msg.find("403 SignatureDoesNotMatch: The request signature") != std::string::npos);
+  CHECK(msg.find("check AWS_ACCESS_KEY_ID") != std::string::npos);
+  CHECK(msg.find("secret-never-shown") == std::string::npos);
+  CHECK(msg.find("AKIDTEST") == std::string::npos);
+  CHECK(server.requests().size() == 1);  // not retried
+}
+
 TEST_CASE("s3 protocol: 403 on delete is exit 22 and not retried", "[protocol]") {
   ScriptedServer server(json::array(
       {answer(403, "<Error><Code>AccessDenied</Code><Message>Access Denied because object "
