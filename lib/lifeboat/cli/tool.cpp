@@ -85,15 +85,35 @@ void fall_through(CLI::App& app) {
   }
 }
 
+// The configured repository SPEC names: by name (a name has no '/'), else by URL.
+const config::RepositoryConfig* find_repository(const config::Config& config,
+                                                const std::string& spec) {
+  if (spec.find('/') == std::string::npos)
+    if (auto* r = config.repository(spec)) return r;
+  for (const auto& [name, r] : config.repositories)
+    if (r.url == spec) return &r;
+  return nullptr;
+}
+
+// Opens the repository at url once its storage shows one exists (so no password is asked
+// for a repository that is not there).
+std::unique_ptr<repo::Repository> open_at(const std::string& url, const storage::Options& o,
+                                          const std::function<repo::Secret()>& secret,
+                                          const std::string& state_dir) {
+  auto store = storage::open(url, o);
+  if (!store->stat("config"))
+    throw Error(Exit::repo_not_found, "no repository at '{}' (create one with: backup-create init)",
+                store->describe());
+  auto repo = repo::Repository::open(std::move(store), secret());
+  repo->set_state_dir(state_dir);
+  repo->set_transfers(o.connections);
+  return repo;
+}
+
 }  // namespace
 
 const config::RepositoryConfig* Context::repository_config(const std::string& job) const {
-  if (!global.repo.empty()) {
-    if (auto* r = config.repository(global.repo)) return r;
-    for (const auto& [name, r] : config.repositories)
-      if (r.url == global.repo) return &r;
-    return nullptr;
-  }
+  if (!global.repo.empty()) return find_repository(config, global.repo);
   if (!job.empty()) {
     if (auto* j = config.job(job); j && !j->repository.empty())
       return config.repository(j->repository);
@@ -137,27 +157,15 @@ std::unique_ptr<storage::Storage> Context::open_storage(const std::string& job) 
 
 std::unique_ptr<repo::Repository> Context::open_repository(const std::string& spec,
                                                            const SecretFlags& flags) const {
-  const config::RepositoryConfig* rc = config.repository(spec);
-  if (!rc)
-    for (const auto& [name, r] : config.repositories)
-      if (r.url == spec) rc = &r;
-  std::string url = rc ? rc->url : spec;
-  storage::Options o = storage_options_for(rc);
-  auto store = storage::open(url, o);
-  if (!store->stat("config"))
-    throw Error(Exit::repo_not_found, "no repository at '{}' (create one with: backup-create init)",
-                store->describe());
-  auto repo = repo::Repository::open(std::move(store), secret_for(rc, flags));
-  repo->set_state_dir(state_dir());
-  repo->set_transfers(o.connections);
-  return repo;
+  const config::RepositoryConfig* rc = find_repository(config, spec);
+  return open_at(rc ? rc->url : spec, storage_options_for(rc),
+                 [&] { return secret_for(rc, flags); }, state_dir());
 }
 
 std::string Context::repository_url(const std::string& job) const {
   if (!global.repo.empty()) {
-    if (auto* r = config.repository(global.repo); r && global.repo.find('/') == std::string::npos)
-      return r->url;  // --repo NAME of a configured repository
-    return global.repo;
+    auto* r = find_repository(config, global.repo);
+    return r ? r->url : global.repo;  // --repo NAME of a configured repository, or a URL
   }
   if (!job.empty()) {
     if (auto* j = config.job(job); j && !j->repository.empty())
@@ -170,15 +178,8 @@ std::string Context::repository_url(const std::string& job) const {
 }
 
 std::unique_ptr<repo::Repository> Context::open(const std::string& job) const {
-  storage::Options options = storage_options(job);
-  auto store = storage::open(repository_url(job), options);
-  if (!store->stat("config"))
-    throw Error(Exit::repo_not_found, "no repository at '{}' (create one with: backup-create init)",
-                store->describe());
-  auto repo = repo::Repository::open(std::move(store), secret(job));
-  repo->set_state_dir(state_dir());
-  repo->set_transfers(options.connections);
-  return repo;
+  return open_at(repository_url(job), storage_options(job), [&] { return secret(job); },
+                 state_dir());
 }
 
 std::string Context::state_dir() const {
