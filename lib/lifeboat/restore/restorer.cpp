@@ -75,7 +75,8 @@ const Bytes& BlobCache::get(const Id32& id) {
     m_order.splice(m_order.begin(), m_order, it->second.second);
     return it->second.first;
   }
-  Bytes data = m_repo.read_blob(id);
+  std::optional<Bytes> prefetched = m_prefetcher ? m_prefetcher->take(id) : std::nullopt;
+  Bytes data = prefetched ? std::move(*prefetched) : m_repo.read_blob(id);
   while (!m_order.empty() && m_used + data.size() > m_budget) {
     auto last = m_map.find(m_order.back());
     m_used -= last->second.first.size();
@@ -134,7 +135,31 @@ void Restorer::run(const Id32& root_tree) {
     ::unlinkat(root.fd.get(), probe.c_str(), 0);
     m_target_fd = root.fd.get();
   }
+  if (!m_options.dry_run) {
+    m_prefetch = std::make_unique<Prefetcher>(m_repo, m_repo.transfers());
+    m_cache.set_prefetcher(m_prefetch.get());
+  }
   walk(root_tree, root, 0);
+  m_cache.set_prefetcher(nullptr);
+  m_prefetch.reset();
+}
+
+size_t Restorer::plan_files(const repo::Tree& tree, size_t from, const std::string& dir_path) {
+  std::vector<Id32> ids;
+  size_t j = from;
+  for (; j < tree.nodes.size(); ++j) {
+    const Node& node = tree.nodes[j];
+    if (node.type == NodeType::dir) break;  // its files are planned when the walk gets there
+    if (node.type != NodeType::file || bad_name(node.name)) continue;
+    std::string path = dir_path + "/" + node.name;
+    if (!m_options.excludes.empty() && m_options.excludes.matches(path)) continue;
+    if (!m_options.includes.empty() && !m_options.includes.matches_self_or_ancestor(path)) continue;
+    if (node.links > 1 && m_links.count(node.inode)) continue;  // will be a hard link
+    for (const auto& item : node.content)
+      if (!item.hole) ids.push_back(item.chunk);
+  }
+  m_prefetch->plan(ids);
+  return j + 1;
 }
 
 int Restorer::ensure(Dir& dir) {
@@ -197,7 +222,11 @@ void Restorer::walk(const Id32& tree_id, Dir& dir, int depth) {
   }
   m_ancestors.push_back(tree_id);
   std::set<std::string> seen;
-  for (const Node& node : tree.nodes) {
+  size_t planned_until = 0;
+  for (size_t i = 0; i < tree.nodes.size(); ++i) {
+    const Node& node = tree.nodes[i];
+    // Plan the run of files up to the next subdirectory, just before writing them.
+    if (m_prefetch && i >= planned_until) planned_until = plan_files(tree, i, dir.path);
     std::string path = dir.path + "/" + node.name;
     if (auto why = bad_name(node.name)) {
       m_reporter.report(dir.path + "/" + node.name,

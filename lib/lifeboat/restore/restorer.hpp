@@ -16,6 +16,7 @@
 
 #include "lifeboat/core/reporter.hpp"
 #include "lifeboat/repo/repository.hpp"
+#include "lifeboat/restore/prefetch.hpp"
 #include "lifeboat/util/glob.hpp"
 
 namespace lifeboat::restore {
@@ -44,15 +45,18 @@ struct Stats {
 // Checks that a name from a snapshot is one safe path component; returns the reason if not.
 std::optional<std::string> bad_name(const std::string& name);
 
-// Caches recently read blobs (bounded by bytes).
+// Caches recently read blobs (bounded by bytes); takes them from the prefetcher when it has
+// them.
 class BlobCache {
  public:
   explicit BlobCache(repo::Repository& repo, size_t budget = 64u << 20)
       : m_repo(repo), m_budget(budget) {}
+  void set_prefetcher(Prefetcher* p) { m_prefetcher = p; }
   const Bytes& get(const Id32& id);
 
  private:
   repo::Repository& m_repo;
+  Prefetcher* m_prefetcher = nullptr;
   size_t m_budget;
   size_t m_used = 0;
   std::list<Id32> m_order;
@@ -70,6 +74,9 @@ class Restorer {
  private:
   struct Dir;
   void walk(const Id32& tree_id, Dir& dir, int depth);
+  // Plans the blobs of the files from node `from` up to the next subdirectory; returns the
+  // index after that subdirectory.
+  size_t plan_files(const repo::Tree& tree, size_t from, const std::string& dir_path);
   void restore_node(const repo::Node& node, Dir& dir, const std::string& path, int depth);
   int ensure(Dir& dir);
   bool make_room(int dirfd, const repo::Node& node, const std::string& path);
@@ -83,6 +90,7 @@ class Restorer {
   Options m_options;
   Stats m_stats;
   BlobCache m_cache;
+  std::unique_ptr<Prefetcher> m_prefetch;
   bool m_root;
   int m_max_depth;
   std::vector<Id32> m_ancestors;
