@@ -115,8 +115,8 @@ int main(int argc, char** argv) {
             return ops::create::copy(*src, *dst, co);
           }
           if (*init)
-            return ops::create::init(
-                {ctx.repository_url(), ctx.storage_options(), ctx.secret("", true), ctx.global.json});
+            return ops::create::init({ctx.repository_url(), ctx.storage_options(),
+                                      ctx.secret("", true), ctx.global.json});
           if (*key_generate) return ops::create::key_generate(generate_path);
           if (*key) {
             auto repo = ctx.open();

@@ -103,9 +103,11 @@ static std::optional<repo::Secret> configured_secret(const config::Config& confi
 
 repo::Secret Context::secret_for(const config::RepositoryConfig* rc,
                                  const SecretFlags& flags) const {
-  int given = !flags.password_file.empty() + !flags.password_command.empty() + !flags.key_file.empty();
+  int given =
+      !flags.password_file.empty() + !flags.password_command.empty() + !flags.key_file.empty();
   if (given > 1)
-    throw UsageError("give only one of --to-password-file, --to-password-command and --to-key-file");
+    throw UsageError(
+        "give only one of --to-password-file, --to-password-command and --to-key-file");
   if (!flags.password_file.empty())
     return password(strip_newline(read_secret_file(flags.password_file, "password file")),
                     "--to-password-file " + flags.password_file);

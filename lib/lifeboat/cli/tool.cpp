@@ -158,8 +158,9 @@ std::unique_ptr<storage::Storage> Context::open_storage(const std::string& job) 
 std::unique_ptr<repo::Repository> Context::open_repository(const std::string& spec,
                                                            const SecretFlags& flags) const {
   const config::RepositoryConfig* rc = find_repository(config, spec);
-  return open_at(rc ? rc->url : spec, storage_options_for(rc),
-                 [&] { return secret_for(rc, flags); }, state_dir());
+  return open_at(
+      rc ? rc->url : spec, storage_options_for(rc), [&] { return secret_for(rc, flags); },
+      state_dir());
 }
 
 std::string Context::repository_url(const std::string& job) const {
@@ -178,8 +179,8 @@ std::string Context::repository_url(const std::string& job) const {
 }
 
 std::unique_ptr<repo::Repository> Context::open(const std::string& job) const {
-  return open_at(repository_url(job), storage_options(job), [&] { return secret(job); },
-                 state_dir());
+  return open_at(
+      repository_url(job), storage_options(job), [&] { return secret(job); }, state_dir());
 }
 
 std::string Context::state_dir() const {
@@ -228,7 +229,7 @@ int run_tool(const std::string& name, const std::string& description, int argc, 
     } catch (const CLI::ParseError& e) {
       throw UsageError("{} (see {} --help)", e.what(), name);
     }
-    log::set_level(ctx.global.quiet          ? log::Level::quiet
+    log::set_level(ctx.global.quiet         ? log::Level::quiet
                    : ctx.global.verbose > 1 ? log::Level::debug
                    : ctx.global.verbose     ? log::Level::verbose
                                             : log::Level::normal);

@@ -184,10 +184,9 @@ class Parser {
         j.name = it->first.as<std::string>();
         const YAML::Node& n = it->second;
         std::string where = fmt::format("job '{}'", j.name);
-        check_keys(
-            n, where,
-            {"repository", "paths", "exclude", "exclude-file", "tags", "host", "one-file-system",
-             "copies"});
+        check_keys(n, where,
+                   {"repository", "paths", "exclude", "exclude-file", "tags", "host",
+                    "one-file-system", "copies"});
         if (n["repository"]) {
           j.repository = str(n["repository"], "repository");
           if (!c.repositories.count(j.repository)) {
@@ -211,8 +210,7 @@ class Parser {
             if (!c.repositories.count(name))
               fail(n["copies"], fmt::format("{} copies to unknown repository '{}'", where, name));
             if (name == j.repository)
-              fail(n["copies"],
-                   fmt::format("{} copies to its own repository '{}'", where, name));
+              fail(n["copies"], fmt::format("{} copies to its own repository '{}'", where, name));
           }
         }
         c.jobs.emplace(j.name, j);

@@ -46,7 +46,7 @@ class Prefetcher {
   std::mutex m_mutex;
   std::condition_variable m_cv_work;
   std::condition_variable m_cv_ready;
-  std::deque<Item> m_items;   // m_items[i] has sequence number m_base + i
+  std::deque<Item> m_items;  // m_items[i] has sequence number m_base + i
   uint64_t m_base = 0;
   uint64_t m_next_fetch = 0;  // sequence number of the next item to fetch
   size_t m_ready_bytes = 0;

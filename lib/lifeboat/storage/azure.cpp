@@ -61,8 +61,8 @@ class AzureStorage final : public Storage {
           "no Azure credentials: set AZURE_STORAGE_KEY (shared key) or AZURE_STORAGE_SAS_TOKEN "
           "(a SAS with read, write, list and delete on the container)");
     if (auto a = env("AZURE_STORAGE_ACCOUNT"); !a.empty() && a != m_account)
-      throw UsageError("AZURE_STORAGE_ACCOUNT is '{}' but the repository URL names account '{}'",
-                       a, m_account);
+      throw UsageError("AZURE_STORAGE_ACCOUNT is '{}' but the repository URL names account '{}'", a,
+                       m_account);
     if (!m_opt.access_tier.empty()) {
       static const char* tiers[] = {"Hot", "Cool", "Cold", "Archive"};
       if (std::find(std::begin(tiers), std::end(tiers), m_opt.access_tier) == std::end(tiers))
@@ -99,8 +99,8 @@ class AzureStorage final : public Storage {
     std::vector<http::Header> h;
     add_tier(h, key);
     add_md5(h, as_bytes(list));
-    auto r = send("PUT", blob_path(key), {{"comp", "blocklist"}}, std::move(h), as_bytes(list), true,
-                  what + " (block list)");
+    auto r = send("PUT", blob_path(key), {{"comp", "blocklist"}}, std::move(h), as_bytes(list),
+                  true, what + " (block list)");
     if (r.status != 201) fail(r, what + " (block list)");
   }
 
@@ -128,7 +128,8 @@ class AzureStorage final : public Storage {
     if (r.status == 206 && range) {
       std::string cr = r.header("content-range");
       if (!cr.starts_with(fmt::format("bytes {}-", range->offset)) || r.body.size() > range->length)
-        throw TransientError(fmt::format("{}: the server answered the wrong range ('{}')", what, cr));
+        throw TransientError(
+            fmt::format("{}: the server answered the wrong range ('{}')", what, cr));
       out = std::move(r.body);
       return true;
     }
@@ -136,7 +137,8 @@ class AzureStorage final : public Storage {
     if (range) {
       uint64_t b = std::min<uint64_t>(range->offset, r.body.size());
       uint64_t e = std::min<uint64_t>(b + range->length, r.body.size());
-      out.assign(r.body.begin() + static_cast<ptrdiff_t>(b), r.body.begin() + static_cast<ptrdiff_t>(e));
+      out.assign(r.body.begin() + static_cast<ptrdiff_t>(b),
+                 r.body.begin() + static_cast<ptrdiff_t>(e));
     } else {
       out = std::move(r.body);
     }
@@ -157,8 +159,7 @@ class AzureStorage final : public Storage {
     }
   }
 
-  void list(const std::string& prefix,
-            const std::function<void(const ObjectInfo&)>& fn) override {
+  void list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) override {
     std::string full = object_name(prefix);
     std::string marker;
     std::string what = "list " + prefix;
@@ -178,8 +179,8 @@ class AzureStorage final : public Storage {
       try {
         doc = xml::parse(as_chars(r.body));
       } catch (const std::exception& e) {
-        throw TransientError(fmt::format("{} at {}: the answer is not a listing ({})", what,
-                                         describe(), e.what()));
+        throw TransientError(
+            fmt::format("{} at {}: the answer is not a listing ({})", what, describe(), e.what()));
       }
       if (doc->name != "EnumerationResults")
         throw TransientError(fmt::format("{} at {}: the answer is a <{}>, not a listing", what,
@@ -188,8 +189,8 @@ class AzureStorage final : public Storage {
         for (const xml::Element* b : blobs->all("Blob")) {
           std::string name = b->child_text("Name");
           if (!name.starts_with(full))
-            throw TransientError(fmt::format("{}: the server returned '{}' outside the prefix",
-                                             what, name));
+            throw TransientError(
+                fmt::format("{}: the server returned '{}' outside the prefix", what, name));
           const xml::Element* props = b->child("Properties");
           ObjectInfo info;
           info.key = m_prefix.empty() ? name : name.substr(m_prefix.size() + 1);
@@ -219,7 +220,8 @@ class AzureStorage final : public Storage {
   }
 
   std::string describe() const override {
-    std::string d = "azure://" + m_account + "/" + m_container + (m_prefix.empty() ? "" : "/" + m_prefix);
+    std::string d =
+        "azure://" + m_account + "/" + m_container + (m_prefix.empty() ? "" : "/" + m_prefix);
     if (!m_opt.endpoint.empty()) d += " at " + http::redact_url(m_opt.endpoint);
     return d;
   }
@@ -228,7 +230,9 @@ class AzureStorage final : public Storage {
   std::string object_name(const std::string& key) const {
     return m_prefix.empty() ? key : m_prefix + "/" + key;
   }
-  std::string container_path() const { return m_base_path + "/" + http::uri_encode(m_container, true); }
+  std::string container_path() const {
+    return m_base_path + "/" + http::uri_encode(m_container, true);
+  }
   std::string blob_path(const std::string& key) const {
     return container_path() + "/" + http::uri_encode(object_name(key), false);
   }
@@ -265,9 +269,9 @@ class AzureStorage final : public Storage {
     if (!m_sas.empty()) {
       q += (q.empty() ? "" : "&") + m_sas;
     } else {
-      headers.push_back({"Authorization", "SharedKey " + m_account + ":" +
-                                              signature(method, path, query, headers, body.size(),
-                                                        has_body)});
+      headers.push_back(
+          {"Authorization", "SharedKey " + m_account + ":" +
+                                signature(method, path, query, headers, body.size(), has_body)});
     }
     http::Request req;
     req.method = method;
@@ -286,9 +290,8 @@ class AzureStorage final : public Storage {
         if (lower(h.name) == name) return h.value;
       return std::string();
     };
-    std::string sts = method + "\n" + value("content-encoding") + "\n" +
-                      value("content-language") + "\n" +
-                      (has_body && length > 0 ? std::to_string(length) : "") + "\n" +
+    std::string sts = method + "\n" + value("content-encoding") + "\n" + value("content-language") +
+                      "\n" + (has_body && length > 0 ? std::to_string(length) : "") + "\n" +
                       value("content-md5") + "\n" + value("content-type") + "\n" + "\n" +
                       value("if-modified-since") + "\n" + value("if-match") + "\n" +
                       value("if-none-match") + "\n" + value("if-unmodified-since") + "\n" +
@@ -329,7 +332,8 @@ std::unique_ptr<Storage> make(const std::string& rest, const Options& options) {
     throw UsageError("azure:// URL must be azure://ACCOUNT/CONTAINER[/PREFIX]");
   std::string account = rest.substr(0, s1);
   auto s2 = rest.find('/', s1 + 1);
-  std::string container = rest.substr(s1 + 1, s2 == std::string::npos ? std::string::npos : s2 - s1 - 1);
+  std::string container =
+      rest.substr(s1 + 1, s2 == std::string::npos ? std::string::npos : s2 - s1 - 1);
   std::string prefix = s2 == std::string::npos ? "" : rest.substr(s2 + 1);
   while (prefix.ends_with("/")) prefix.pop_back();
   if (container.size() < 3 || container.size() > 63)

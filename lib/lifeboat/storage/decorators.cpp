@@ -25,8 +25,8 @@ double seconds_since(Clock::time_point t) {
 
 // Sleeps in short slices so SIGINT/SIGTERM are not held up by a long backoff.
 void interruptible_sleep(double seconds) {
-  auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                  std::chrono::duration<double>(seconds));
+  auto until = Clock::now() +
+               std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   for (auto now = Clock::now(); now < until; now = Clock::now()) {
     cancel::check();
     Clock::duration slice = std::chrono::milliseconds(100);
@@ -258,16 +258,26 @@ class Logging final : public Forwarding {
       log::write(log::Level::debug, "storage: ",
                  fmt::format("{} {}: {} in {:.3f} s", op, key, outcome, seconds_since(start)));
     } catch (const std::exception& e) {
-      log::write(log::Level::debug, "storage: ",
-                 fmt::format("{} {}: failed after {:.3f} s: {}", op, key, seconds_since(start),
-                             e.what()));
+      log::write(
+          log::Level::debug, "storage: ",
+          fmt::format("{} {}: failed after {:.3f} s: {}", op, key, seconds_since(start), e.what()));
       throw;
     }
   }
 };
 
 enum class Op { put, get, stat, list, remove, any };
-enum class Fault { transient, permanent, denied, enospc, truncate, garbage, empty, kill, killafter };
+enum class Fault {
+  transient,
+  permanent,
+  denied,
+  enospc,
+  truncate,
+  garbage,
+  empty,
+  kill,
+  killafter
+};
 
 struct Rule {
   Op op;
@@ -382,7 +392,8 @@ std::vector<Rule> parse_faults(const std::string& spec) {
   size_t pos = 0;
   while (pos <= spec.size()) {
     auto comma = spec.find(',', pos);
-    std::string rule = spec.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string rule =
+        spec.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     pos = comma == std::string::npos ? spec.size() + 1 : comma + 1;
     if (rule.empty()) continue;
     auto c1 = rule.find(':'), c2 = rule.rfind(':');
@@ -390,8 +401,8 @@ std::vector<Rule> parse_faults(const std::string& spec) {
     std::string op = rule.substr(0, c1), when = rule.substr(c1 + 1, c2 - c1 - 1),
                 fault = rule.substr(c2 + 1);
     Rule r{};
-    static const std::pair<const char*, Op> ops[] = {{"put", Op::put},   {"get", Op::get},
-                                                     {"stat", Op::stat}, {"list", Op::list},
+    static const std::pair<const char*, Op> ops[] = {{"put", Op::put},       {"get", Op::get},
+                                                     {"stat", Op::stat},     {"list", Op::list},
                                                      {"remove", Op::remove}, {"any", Op::any}};
     static const std::pair<const char*, Fault> faults[] = {
         {"transient", Fault::transient}, {"permanent", Fault::permanent},

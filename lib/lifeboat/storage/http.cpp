@@ -141,7 +141,8 @@ void* Client::acquire() {
   if (!h) throw TransientError("cannot create a transfer handle (out of memory?)");
   curl_easy_reset(h);  // keeps the connection cache, so connections are reused
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(m_settings.connect_timeout * 1000));
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(m_settings.connect_timeout * 1000));
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
                    std::max(1L, static_cast<long>(m_settings.stall_timeout)));
@@ -283,8 +284,9 @@ std::string redact_url(const std::string& url) {
   }
   auto q = out.find('?');
   if (q == std::string::npos) return out;
-  static const char* secret_params[] = {"sig", "x-amz-signature", "x-amz-credential",
-                                        "x-amz-security-token", "signature", "token", "password"};
+  static const char* secret_params[] = {
+      "sig",       "x-amz-signature", "x-amz-credential", "x-amz-security-token",
+      "signature", "token",           "password"};
   std::string result = out.substr(0, q + 1);
   std::string_view rest(out);
   rest.remove_prefix(q + 1);

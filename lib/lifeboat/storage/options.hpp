@@ -41,13 +41,13 @@ struct Options {
   S3Options s3;
   AzureOptions azure;
   SftpOptions sftp;
-  unsigned connections = 4;        // transfers in flight at once
-  uint64_t upload_limit = 0;       // bytes per second over all transfers; 0 = none
-  uint64_t download_limit = 0;     // bytes per second over all transfers; 0 = none
-  double connect_timeout = 15;     // seconds
-  double stall_timeout = 60;       // seconds without progress before a request is abandoned
-  double retry_time = 120;         // total seconds spent retrying one operation
-  std::string faults;              // LIFEBOAT_TEST_FAULTS (tests only; see docs/testing.md)
+  unsigned connections = 4;     // transfers in flight at once
+  uint64_t upload_limit = 0;    // bytes per second over all transfers; 0 = none
+  uint64_t download_limit = 0;  // bytes per second over all transfers; 0 = none
+  double connect_timeout = 15;  // seconds
+  double stall_timeout = 60;    // seconds without progress before a request is abandoned
+  double retry_time = 120;      // total seconds spent retrying one operation
+  std::string faults;           // LIFEBOAT_TEST_FAULTS (tests only; see docs/testing.md)
 };
 
 }  // namespace lifeboat::storage

@@ -68,7 +68,7 @@ sigv4::Credentials from_credentials_file(const std::string& path, const std::str
 }
 
 sigv4::Credentials resolve_credentials(const S3Options& o) {
-  std::string profile = !o.profile.empty()        ? o.profile
+  std::string profile = !o.profile.empty()            ? o.profile
                         : !env("AWS_PROFILE").empty() ? env("AWS_PROFILE")
                                                       : "default";
   if (!o.credentials_file.empty()) return from_credentials_file(o.credentials_file, profile);
@@ -122,7 +122,8 @@ class S3Storage final : public Storage {
     std::string scheme = endpoint.substr(0, scheme_end);
     std::string host = endpoint.substr(scheme_end + 3);
     if (host.find('/') != std::string::npos || host.find('@') != std::string::npos)
-      throw UsageError("S3 endpoint '{}' must be scheme://host[:port] only", http::redact_url(endpoint));
+      throw UsageError("S3 endpoint '{}' must be scheme://host[:port] only",
+                       http::redact_url(endpoint));
     if (path_style) {
       m_host = host;
       m_base_path = "/" + http::uri_encode(m_bucket, true);
@@ -151,8 +152,8 @@ class S3Storage final : public Storage {
         out.clear();
         return true;
       }
-      headers.push_back({"Range", fmt::format("bytes={}-{}", range->offset,
-                                              range->offset + range->length - 1)});
+      headers.push_back(
+          {"Range", fmt::format("bytes={}-{}", range->offset, range->offset + range->length - 1)});
     }
     auto r = send("GET", key, {}, std::move(headers), {}, false, "download " + key);
     if (r.status == 404) {
@@ -166,8 +167,8 @@ class S3Storage final : public Storage {
     if (r.status == 206 && range) {
       std::string cr = r.header("content-range");
       if (!cr.starts_with(fmt::format("bytes {}-", range->offset)))
-        throw TransientError(fmt::format("download {}: the server answered the wrong range ('{}')",
-                                         key, cr));
+        throw TransientError(
+            fmt::format("download {}: the server answered the wrong range ('{}')", key, cr));
       if (r.body.size() > range->length)
         throw TransientError(fmt::format("download {}: the server sent more than was asked", key));
       out = std::move(r.body);
@@ -177,7 +178,8 @@ class S3Storage final : public Storage {
     if (range) {  // the server ignored the range: cut it out of the whole object
       uint64_t b = std::min<uint64_t>(range->offset, r.body.size());
       uint64_t e = std::min<uint64_t>(b + range->length, r.body.size());
-      out.assign(r.body.begin() + static_cast<ptrdiff_t>(b), r.body.begin() + static_cast<ptrdiff_t>(e));
+      out.assign(r.body.begin() + static_cast<ptrdiff_t>(b),
+                 r.body.begin() + static_cast<ptrdiff_t>(e));
     } else {
       out = std::move(r.body);
     }
@@ -199,12 +201,12 @@ class S3Storage final : public Storage {
     }
   }
 
-  void list(const std::string& prefix,
-            const std::function<void(const ObjectInfo&)>& fn) override {
+  void list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) override {
     std::string full = object_name(prefix);
     std::string token;
     for (;;) {
-      Query q{{"list-type", "2"}, {"prefix", full}, {"max-keys", std::to_string(m_opt.list_page_size)}};
+      Query q{
+          {"list-type", "2"}, {"prefix", full}, {"max-keys", std::to_string(m_opt.list_page_size)}};
       if (!token.empty()) q.emplace_back("continuation-token", token);
       auto r = send_bucket("GET", q, {}, {}, false, "list " + prefix);
       if (r.status == 404) {
@@ -225,8 +227,8 @@ class S3Storage final : public Storage {
       for (const xml::Element* c : doc->all("Contents")) {
         std::string k = c->child_text("Key");
         if (!k.starts_with(full))
-          throw TransientError(fmt::format("list {}: the server returned '{}' outside the prefix",
-                                           prefix, k));
+          throw TransientError(
+              fmt::format("list {}: the server returned '{}' outside the prefix", prefix, k));
         ObjectInfo info;
         info.key = m_prefix.empty() ? k : k.substr(m_prefix.size() + 1);
         try {
@@ -301,8 +303,10 @@ class S3Storage final : public Storage {
       }
     } else if (!m_bucket_checked) {
       auto b = send_bucket("HEAD", {}, {}, {}, false, "look up the bucket");
-      if (b.status == 404) code = "NoSuchBucket";
-      else if (b.status >= 200 && b.status < 300) m_bucket_checked = true;
+      if (b.status == 404)
+        code = "NoSuchBucket";
+      else if (b.status >= 200 && b.status < 300)
+        m_bucket_checked = true;
     }
     if (code == "NoSuchBucket")
       throw Error(Exit::repo_not_found,

@@ -5,11 +5,11 @@
 // is relative to the user's home. Thread-safe: each operation uses its own pooled handle.
 #include <curl/curl.h>
 
+#include <unistd.h>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
-#include <unistd.h>
 
 #include "lifeboat/core/log.hpp"
 #include "lifeboat/crypto/crypto.hpp"
@@ -78,7 +78,10 @@ std::string quote_path(const std::string& path) {
 class SftpStorage final : public Storage {
  public:
   SftpStorage(std::string origin, std::string root, const Options& o)
-      : m_origin(std::move(origin)), m_root(std::move(root)), m_opt(o.sftp), m_client(settings(o)) {}
+      : m_origin(std::move(origin)),
+        m_root(std::move(root)),
+        m_opt(o.sftp),
+        m_client(settings(o)) {}
 
   void put(const std::string& key, ByteView data) override {
     std::string final_path = path(key);
@@ -100,7 +103,8 @@ class SftpStorage final : public Storage {
       curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
       curl_easy_setopt(h, CURLOPT_READDATA, &up);
       curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(data.size()));
-      curl_easy_setopt(h, CURLOPT_FTP_CREATE_MISSING_DIRS, static_cast<long>(CURLFTP_CREATE_DIR_RETRY));
+      curl_easy_setopt(h, CURLOPT_FTP_CREATE_MISSING_DIRS,
+                       static_cast<long>(CURLFTP_CREATE_DIR_RETRY));
       curl_easy_setopt(h, CURLOPT_NEW_FILE_PERMS, 0600L);
       curl_easy_setopt(h, CURLOPT_NEW_DIRECTORY_PERMS, 0700L);
       curl_easy_setopt(h, CURLOPT_POSTQUOTE, post.get());
@@ -115,7 +119,8 @@ class SftpStorage final : public Storage {
     }
     // SFTP v3 rename does not replace an existing name: remove the old object, then rename.
     try {
-      quote({"*rm " + quote_path(final_path), "rename " + quote_path(tmp) + " " + quote_path(final_path)},
+      quote({"*rm " + quote_path(final_path),
+             "rename " + quote_path(tmp) + " " + quote_path(final_path)},
             what);
     } catch (...) {
       remove_quietly(tmp);
@@ -157,8 +162,7 @@ class SftpStorage final : public Storage {
     return 0;
   }
 
-  void list(const std::string& prefix,
-            const std::function<void(const ObjectInfo&)>& fn) override {
+  void list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) override {
     auto slash = prefix.rfind('/');
     std::string dir = slash == std::string::npos ? "" : prefix.substr(0, slash + 1);
     std::string start = slash == std::string::npos ? prefix : prefix.substr(slash + 1);
@@ -237,9 +241,10 @@ class SftpStorage final : public Storage {
     if (!so.known_hosts.empty() && !readable(so.known_hosts))
       throw UsageError("cannot read the known_hosts file '{}'", so.known_hosts);
     if (fingerprint.empty() && so.known_hosts.empty())
-      log::warn("SFTP host key NOT CHECKED for {} (insecure-no-host-key-check): anyone between "
-                "here and the server can read and change this repository",
-                describe());
+      log::warn(
+          "SFTP host key NOT CHECKED for {} (insecure-no-host-key-check): anyone between "
+          "here and the server can read and change this repository",
+          describe());
     std::string pub = readable(so.key_file + ".pub") ? so.key_file + ".pub" : "";
     s.configure = [so, fingerprint, pub](void* vh) {
       CURL* h = static_cast<CURL*>(vh);
@@ -296,7 +301,8 @@ class SftpStorage final : public Storage {
     m_client.with_handle([&](void* vh) {
       CURL* h = static_cast<CURL*>(vh);
       curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-      curl_easy_setopt(h, CURLOPT_URL, url(dir_path.ends_with("/") ? dir_path : dir_path + "/").c_str());
+      curl_easy_setopt(h, CURLOPT_URL,
+                       url(dir_path.ends_with("/") ? dir_path : dir_path + "/").c_str());
       curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
       curl_easy_setopt(h, CURLOPT_WRITEDATA, &listing);
       rc = curl_easy_perform(h);
@@ -318,7 +324,8 @@ class SftpStorage final : public Storage {
       std::istringstream f(line);
       std::string perms, links, owner, group, size, mon, day, time;
       if (!(f >> perms >> links >> owner >> group >> size >> mon >> day >> time))
-        throw TransientError(fmt::format("list {} at {}: cannot read the line '{}'", dir, describe(), line));
+        throw TransientError(
+            fmt::format("list {} at {}: cannot read the line '{}'", dir, describe(), line));
       std::string name;
       std::getline(f, name);
       if (!name.empty() && name.front() == ' ') name.erase(0, name.find_first_not_of(' '));
@@ -356,8 +363,7 @@ std::unique_ptr<Storage> make(const std::string& rest, const Options& options) {
   while (root.size() > 1 && root.ends_with("/")) root.pop_back();
   if (authority.find('@') == std::string::npos || authority.front() == '@')
     throw UsageError("sftp:// URL must name the user: sftp://USER@HOST[:PORT]/PATH");
-  if (authority.find(':') != std::string::npos &&
-      authority.find(':') < authority.find('@'))
+  if (authority.find(':') != std::string::npos && authority.find(':') < authority.find('@'))
     throw UsageError("sftp:// URL must not contain a password; use a key (LIFEBOAT_SFTP_KEY)");
   if (root.empty() || root == "/")
     throw UsageError("sftp:// URL needs a directory: sftp://USER@HOST[:PORT]/PATH");

@@ -38,7 +38,8 @@ Id32 hmac(ByteView key, std::string_view data) { return crypto::hmac_sha256(key,
 std::string canonical_query(const std::vector<std::pair<std::string, std::string>>& query) {
   std::vector<std::pair<std::string, std::string>> enc;
   enc.reserve(query.size());
-  for (const auto& [k, v] : query) enc.emplace_back(http::uri_encode(k, true), http::uri_encode(v, true));
+  for (const auto& [k, v] : query)
+    enc.emplace_back(http::uri_encode(k, true), http::uri_encode(v, true));
   std::sort(enc.begin(), enc.end());
   std::string out;
   for (const auto& [k, v] : enc) {
@@ -69,15 +70,16 @@ Output sign(const Input& in, const Credentials& cred) {
                           out.signed_headers + "\n" + in.payload_hash;
   std::string date = in.amz_date.substr(0, 8);
   std::string scope = date + "/" + in.region + "/" + in.service + "/aws4_request";
-  out.string_to_sign = "AWS4-HMAC-SHA256\n" + in.amz_date + "\n" + scope + "\n" +
-                       hex_sha256(out.canonical_request);
+  out.string_to_sign =
+      "AWS4-HMAC-SHA256\n" + in.amz_date + "\n" + scope + "\n" + hex_sha256(out.canonical_request);
   std::string k_secret = "AWS4" + cred.secret_key;
   Id32 k_date = hmac(as_bytes(k_secret), date);
   Id32 k_region = hmac(k_date.view(), in.region);
   Id32 k_service = hmac(k_region.view(), in.service);
   Id32 k_signing = hmac(k_service.view(), "aws4_request");
   Id32 signature = hmac(k_signing.view(), out.string_to_sign);
-  crypto::wipe(std::span<std::byte>(reinterpret_cast<std::byte*>(k_secret.data()), k_secret.size()));
+  crypto::wipe(
+      std::span<std::byte>(reinterpret_cast<std::byte*>(k_secret.data()), k_secret.size()));
   out.authorization = "AWS4-HMAC-SHA256 Credential=" + cred.access_key + "/" + scope +
                       ", SignedHeaders=" + out.signed_headers +
                       ", Signature=" + to_hex(signature.view());

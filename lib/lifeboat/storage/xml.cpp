@@ -27,8 +27,8 @@ class Parser {
   }
   bool at(std::string_view p) const { return m_s.substr(m_pos, p.size()) == p; }
   void skip_ws() {
-    while (m_pos < m_s.size() && (m_s[m_pos] == ' ' || m_s[m_pos] == '\t' ||
-                                  m_s[m_pos] == '\r' || m_s[m_pos] == '\n'))
+    while (m_pos < m_s.size() &&
+           (m_s[m_pos] == ' ' || m_s[m_pos] == '\t' || m_s[m_pos] == '\r' || m_s[m_pos] == '\n'))
       ++m_pos;
   }
   void skip_past(std::string_view end) {
@@ -102,11 +102,16 @@ class Parser {
     if (semi == std::string_view::npos || semi - m_pos > 12) fail("bad entity");
     std::string_view e = m_s.substr(m_pos + 1, semi - m_pos - 1);
     m_pos = semi + 1;
-    if (e == "amp") out += '&';
-    else if (e == "lt") out += '<';
-    else if (e == "gt") out += '>';
-    else if (e == "quot") out += '"';
-    else if (e == "apos") out += '\'';
+    if (e == "amp")
+      out += '&';
+    else if (e == "lt")
+      out += '<';
+    else if (e == "gt")
+      out += '>';
+    else if (e == "quot")
+      out += '"';
+    else if (e == "apos")
+      out += '\'';
     else if (e.size() > 1 && e[0] == '#') {
       unsigned long cp = 0;
       bool hex = e[1] == 'x';
@@ -205,12 +210,23 @@ std::string escape(std::string_view text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

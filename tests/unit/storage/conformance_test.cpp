@@ -154,10 +154,10 @@ TEST_CASE("storage conformance: s3 (s3rver)", "[storage][remote]") {
 }
 
 TEST_CASE("storage conformance: azure (Azurite)", "[storage][remote]") {
-  auto s = storage::open("azure://devstoreaccount1/" +
-                             env_or_fail("LIFEBOAT_TEST_AZURE_CONTAINER") + "/" +
-                             unique_name("conformance"),
-                         small_options());
+  auto s =
+      storage::open("azure://devstoreaccount1/" + env_or_fail("LIFEBOAT_TEST_AZURE_CONTAINER") +
+                        "/" + unique_name("conformance"),
+                    small_options());
   conformance(*s);
 }
 
@@ -199,7 +199,8 @@ TEST_CASE("sftp pins the host key by fingerprint and refuses a wrong one", "[sto
   CHECK(code == Exit::storage);  // a wrong pin is refused
 }
 
-TEST_CASE("a missing bucket, container or directory is 'repository not found'", "[storage][remote]") {
+TEST_CASE("a missing bucket, container or directory is 'repository not found'",
+          "[storage][remote]") {
   auto o = small_options();
   auto code_of = [](auto&& f) {
     try {

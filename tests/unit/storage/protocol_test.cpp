@@ -156,9 +156,8 @@ TEST_CASE("s3 protocol: 500, a stall, a dropped connection and a truncated body 
   std::string content = "0123456789abcdefghij";
   json truncated = answer(200, content);
   truncated["action"] = "truncate";
-  ScriptedServer server(json::array(
-      {answer(500, "<Error><Code>InternalError</Code></Error>"), act("stall"), act("drop"),
-       truncated, answer(200, content)}));
+  ScriptedServer server(json::array({answer(500, "<Error><Code>InternalError</Code></Error>"),
+                                     act("stall"), act("drop"), truncated, answer(200, content)}));
   Bytes out;
   REQUIRE(server.open(20)->get("index/aa", out));
   CHECK(out == to_bytes(content));
@@ -168,8 +167,9 @@ TEST_CASE("s3 protocol: 500, a stall, a dropped connection and a truncated body 
 TEST_CASE("s3 protocol: 503 SlowDown until the retry budget ends is exit 21", "[protocol]") {
   json slow = json::array();
   for (int i = 0; i < 40; ++i)
-    slow.push_back(answer(503, "<Error><Code>SlowDown</Code><Message>Reduce your request rate."
-                               "</Message></Error>"));
+    slow.push_back(answer(503,
+                          "<Error><Code>SlowDown</Code><Message>Reduce your request rate."
+                          "</Message></Error>"));
   ScriptedServer server(slow);
   std::string msg;
   Bytes out;
@@ -186,10 +186,11 @@ TEST_CASE("s3 protocol: 200 with an HTML page is never taken for a listing", "[p
   ScriptedServer server(html);
   size_t entries = 0;
   std::string msg;
-  CHECK(code_of([&] {
-          server.open(1)->list("snapshots/", [&](const storage::ObjectInfo&) { ++entries; });
-        },
-                &msg) == Exit::storage);
+  CHECK(code_of(
+            [&] {
+              server.open(1)->list("snapshots/", [&](const storage::ObjectInfo&) { ++entries; });
+            },
+            &msg) == Exit::storage);
   CHECK(entries == 0);
   CHECK(msg.find("not a listing") != std::string::npos);
 }
@@ -206,7 +207,8 @@ TEST_CASE("s3 protocol: listings follow continuation tokens", "[protocol]") {
   std::vector<std::pair<std::string, uint64_t>> got;
   server.open()->list("snapshots/",
                       [&](const storage::ObjectInfo& o) { got.emplace_back(o.key, o.size); });
-  CHECK(got == std::vector<std::pair<std::string, uint64_t>>{{"snapshots/a", 1}, {"snapshots/b", 22}});
+  CHECK(got ==
+        std::vector<std::pair<std::string, uint64_t>>{{"snapshots/a", 1}, {"snapshots/b", 22}});
   auto reqs = server.requests();
   REQUIRE(reqs.size() == 2);
   std::string second = reqs[1]["path"];
@@ -218,8 +220,9 @@ TEST_CASE("s3 protocol: listings follow continuation tokens", "[protocol]") {
 TEST_CASE("s3 protocol: wrong credentials say where, what the server said, what to check",
           "[protocol]") {
   ScriptedServer server(json::array(
-      {answer(403, "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we "
-                   "calculated does not match the signature you provided.</Message></Error>")}));
+      {answer(403,
+              "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we "
+              "calculated does not match the signature you provided.</Message></Error>")}));
   std::string msg;
   Bytes out;
   CHECK(code_of([&] { server.open()->get("config", out); }, &msg) == Exit::not_permitted);
@@ -232,9 +235,10 @@ TEST_CASE("s3 protocol: wrong credentials say where, what the server said, what 
 }
 
 TEST_CASE("s3 protocol: 403 on delete is exit 22 and not retried", "[protocol]") {
-  ScriptedServer server(json::array(
-      {answer(403, "<Error><Code>AccessDenied</Code><Message>Access Denied because object "
-                   "protected by object lock.</Message></Error>")}));
+  ScriptedServer server(
+      json::array({answer(403,
+                          "<Error><Code>AccessDenied</Code><Message>Access Denied because object "
+                          "protected by object lock.</Message></Error>")}));
   std::string msg;
   CHECK(code_of([&] { server.open()->remove("snapshots/a"); }, &msg) == Exit::not_permitted);
   CHECK(msg.find("Object Lock") != std::string::npos);
@@ -243,11 +247,12 @@ TEST_CASE("s3 protocol: 403 on delete is exit 22 and not retried", "[protocol]")
 }
 
 TEST_CASE("s3 protocol: a failed multipart upload is aborted", "[protocol]") {
-  ScriptedServer server(json::array(
-      {answer(200, "<InitiateMultipartUploadResult><UploadId>up-1</UploadId>"
-                   "</InitiateMultipartUploadResult>"),
-       answer(200, "", {{"ETag", "\"e1\""}}),
-       answer(403, "<Error><Code>AccessDenied</Code></Error>"), answer(204)}));
+  ScriptedServer server(
+      json::array({answer(200,
+                          "<InitiateMultipartUploadResult><UploadId>up-1</UploadId>"
+                          "</InitiateMultipartUploadResult>"),
+                   answer(200, "", {{"ETag", "\"e1\""}}),
+                   answer(403, "<Error><Code>AccessDenied</Code></Error>"), answer(204)}));
   Bytes big(11 << 20, std::byte{7});
   CHECK(code_of([&] { server.open()->put("data/11/big", big); }) == Exit::not_permitted);
   auto reqs = server.requests();

@@ -172,7 +172,8 @@ int copy(repo::Repository& src, repo::Repository& dst, const CopyOptions& o) {
   } else {
     log::info("{} snapshot(s) {}, {} already present{}; {} new blobs, {} bytes stored in {:.1f} s",
               o.dry_run ? selected.size() - static_cast<size_t>(already) : copied,
-              o.dry_run ? "to copy" : "copied", already, skipped ? fmt::format(", {} skipped", skipped) : std::string(), stats.blobs_added,
+              o.dry_run ? "to copy" : "copied", already,
+              skipped ? fmt::format(", {} skipped", skipped) : std::string(), stats.blobs_added,
               stats.bytes_stored, seconds);
   }
   return skipped ? static_cast<int>(Exit::partial) : 0;

@@ -1,10 +1,13 @@
 #include "lifeboat/ops/verify/verify.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "lifeboat/core/cancel.hpp"
 #include "lifeboat/core/log.hpp"
@@ -237,46 +240,90 @@ int run(repo::Repository& repo, const Options& o) {
       }
     }
   }
-  for (auto& p : chosen) {
-    cancel::check();
+  // Packs are read on the repository's transfers (--connections) at once; each pack's findings
+  // are kept apart and reported in pack order, so the output does not depend on timing.
+  struct PackResult {
+    std::vector<std::pair<std::string, std::string>> problems;
+    std::vector<Id32> damaged;
+    uint64_t blobs = 0, bytes = 0;
+  };
+  for (auto& p : chosen) by_pack[p.id];  // no insertion once the threads run
+  std::vector<PackResult> results(chosen.size());
+  auto check_pack = [&](size_t i) {
+    const repo::PackInfo& p = chosen[i];
+    PackResult& r = results[i];
+    const auto& entries = by_pack.find(p.id)->second;
     std::string key = repo::object_key(repo::Kind::data_blob, p.id);
     Bytes data;
     if (!repo.storage().get(key, data)) {
-      for (auto& b : by_pack[p.id]) damaged.insert(b.id);
-      continue;  // already reported as missing
+      for (auto& b : entries) r.damaged.push_back(b.id);
+      return;  // already reported as missing
     }
-    bytes += data.size();
-    bool whole_ok = crypto::sha256(data) == p.id;
-    if (!whole_ok) problems.add(key, "content does not match its name (damaged or tampered)");
+    r.bytes += data.size();
+    if (crypto::sha256(data) != p.id)
+      r.problems.emplace_back(key, "content does not match its name (damaged or tampered)");
     try {
       auto header = repo::parse_pack_trailer(repo.keys(), data, "pack '" + key + "'");
-      if (header.blobs.size() != by_pack[p.id].size())
-        problems.add(key, "pack header and index disagree on the blobs it holds");
+      if (header.blobs.size() != entries.size())
+        r.problems.emplace_back(key, "pack header and index disagree on the blobs it holds");
     } catch (const IntegrityError& e) {
-      problems.add(key, std::string("header: ") + e.what());
+      r.problems.emplace_back(key, std::string("header: ") + e.what());
     }
-    for (auto& b : by_pack[p.id]) {
-      ++blobs;
+    for (auto& b : entries) {
+      ++r.blobs;
       if (uint64_t{b.offset} + b.length > data.size()) {
-        problems.add(key, fmt::format("blob {} is beyond the end of the pack (truncated)",
-                                      b.id.hex().substr(0, 16)));
-        damaged.insert(b.id);
+        r.problems.emplace_back(key,
+                                fmt::format("blob {} is beyond the end of the pack (truncated)",
+                                            b.id.hex().substr(0, 16)));
+        r.damaged.push_back(b.id);
         continue;
       }
       ByteView stored(data.data() + b.offset, b.length);
       if (xxh3_128(stored) != b.xxh) {
-        problems.add(key, fmt::format("blob {} is damaged (checksum mismatch at offset {})",
-                                      b.id.hex().substr(0, 16), b.offset));
-        damaged.insert(b.id);
+        r.problems.emplace_back(key,
+                                fmt::format("blob {} is damaged (checksum mismatch at offset {})",
+                                            b.id.hex().substr(0, 16), b.offset));
+        r.damaged.push_back(b.id);
         continue;
       }
       try {
         repo.decode_blob(p, b, stored);
       } catch (const IntegrityError& e) {
-        problems.add(key, e.what());
-        damaged.insert(b.id);
+        r.problems.emplace_back(key, e.what());
+        r.damaged.push_back(b.id);
       }
     }
+  };
+  std::atomic<size_t> next{0};
+  std::mutex error_mutex;
+  std::exception_ptr error;
+  auto worker = [&] {
+    for (size_t i; (i = next++) < chosen.size();) {
+      {
+        std::lock_guard lock(error_mutex);
+        if (error) return;
+      }
+      try {
+        cancel::check();
+        check_pack(i);
+      } catch (...) {  // a storage failure or a signal: stop, and rethrow on the main thread
+        std::lock_guard lock(error_mutex);
+        if (!error) error = std::current_exception();
+        return;
+      }
+    }
+  };
+  size_t n_threads = std::min<size_t>(std::max(1u, repo.transfers()), chosen.size());
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < n_threads; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+  for (auto& r : results) {
+    for (auto& [object, message] : r.problems) problems.add(object, message);
+    damaged.insert(r.damaged.begin(), r.damaged.end());
+    blobs += r.blobs;
+    bytes += r.bytes;
   }
   summary["packs_read"] = chosen.size();
   summary["blobs_read"] = blobs;
