@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
         key_generate->add_option("file", generate_path, "Where to write the key file")->required();
 
         static std::string copy_from, copy_to;
-        static cli::Context::SecretFlags to_secret;
+        static cli::SecretFlags to_secret;
         static ops::create::CopyOptions copy_options;
         auto* copy = app.add_subcommand(
             "copy", "Copy snapshots to another repository (only the data it lacks)");

@@ -89,6 +89,22 @@ repo::Secret read_key_file(const std::string& path) {
   return repo::parse_key_file(read_secret_file(path, "key file"), path);
 }
 
+// The secret given by flags named PREFIX-password-file, PREFIX-password-command and
+// PREFIX-key-file (prefix "--", "--to-" or "--new-"), if any; at most one may be given.
+static std::optional<repo::Secret> from_flags(const SecretFlags& f, const std::string& prefix) {
+  int given = !f.password_file.empty() + !f.password_command.empty() + !f.key_file.empty();
+  if (given > 1)
+    throw UsageError("give only one of {0}password-file, {0}password-command and {0}key-file",
+                     prefix);
+  if (!f.password_file.empty())
+    return password(strip_newline(read_secret_file(f.password_file, "password file")),
+                    prefix + "password-file " + f.password_file);
+  if (!f.password_command.empty())
+    return password(run_command(f.password_command), prefix + "password-command");
+  if (!f.key_file.empty()) return read_key_file(f.key_file);
+  return std::nullopt;
+}
+
 // The secret a repository's configuration entry names, if any.
 static std::optional<repo::Secret> configured_secret(const config::Config& config,
                                                      const config::RepositoryConfig* rc) {
@@ -103,17 +119,7 @@ static std::optional<repo::Secret> configured_secret(const config::Config& confi
 
 repo::Secret Context::secret_for(const config::RepositoryConfig* rc,
                                  const SecretFlags& flags) const {
-  int given =
-      !flags.password_file.empty() + !flags.password_command.empty() + !flags.key_file.empty();
-  if (given > 1)
-    throw UsageError(
-        "give only one of --to-password-file, --to-password-command and --to-key-file");
-  if (!flags.password_file.empty())
-    return password(strip_newline(read_secret_file(flags.password_file, "password file")),
-                    "--to-password-file " + flags.password_file);
-  if (!flags.password_command.empty())
-    return password(run_command(flags.password_command), "--to-password-command");
-  if (!flags.key_file.empty()) return read_key_file(flags.key_file);
+  if (auto given = from_flags(flags, "--to-")) return std::move(*given);
   if (auto configured = configured_secret(config, rc)) return std::move(*configured);
   if (auto p = prompt("destination repository password: ")) return password(*p, "the terminal");
   throw UsageError(
@@ -123,16 +129,9 @@ repo::Secret Context::secret_for(const config::RepositoryConfig* rc,
 }
 
 repo::Secret Context::secret(const std::string& job, bool confirm_new) const {
-  int flags =
-      !global.password_file.empty() + !global.password_command.empty() + !global.key_file.empty();
-  if (flags > 1)
-    throw UsageError("give only one of --password-file, --password-command and --key-file");
-  if (!global.password_file.empty())
-    return password(strip_newline(read_secret_file(global.password_file, "password file")),
-                    "--password-file " + global.password_file);
-  if (!global.password_command.empty())
-    return password(run_command(global.password_command), "--password-command");
-  if (!global.key_file.empty()) return read_key_file(global.key_file);
+  if (auto given =
+          from_flags({global.password_file, global.password_command, global.key_file}, "--"))
+    return std::move(*given);
   if (auto f = env("LIFEBOAT_PASSWORD_FILE"); !f.empty())
     return password(strip_newline(read_secret_file(f, "password file")),
                     "LIFEBOAT_PASSWORD_FILE " + f);
@@ -155,16 +154,7 @@ repo::Secret Context::secret(const std::string& job, bool confirm_new) const {
 }
 
 repo::Secret new_secret(const NewSecretOptions& o) {
-  int flags = !o.password_file.empty() + !o.password_command.empty() + !o.key_file.empty();
-  if (flags > 1)
-    throw UsageError(
-        "give only one of --new-password-file, --new-password-command and --new-key-file");
-  if (!o.password_file.empty())
-    return password(strip_newline(read_secret_file(o.password_file, "password file")),
-                    "--new-password-file " + o.password_file);
-  if (!o.password_command.empty())
-    return password(run_command(o.password_command), "--new-password-command");
-  if (!o.key_file.empty()) return read_key_file(o.key_file);
+  if (auto given = from_flags(o, "--new-")) return std::move(*given);
   if (auto f = env("LIFEBOAT_NEW_PASSWORD_FILE"); !f.empty())
     return password(strip_newline(read_secret_file(f, "password file")),
                     "LIFEBOAT_NEW_PASSWORD_FILE");

@@ -35,13 +35,16 @@ struct GlobalOptions {
   int verbose = 0;  // -v verbose, -vv also every storage operation
 };
 
+// Secret sources given as flags: --password-file/--password-command/--key-file and their
+// --to-* (copy's destination) and --new-* (init, key add, key passwd) forms.
+struct SecretFlags {
+  std::string password_file;
+  std::string password_command;
+  std::string key_file;
+};
+
 // Everything a command needs after parsing: the global flags and the loaded configuration.
 struct Context {
-  struct SecretFlags {
-    std::string password_file;
-    std::string password_command;
-    std::string key_file;
-  };
   GlobalOptions global;
   config::Config config;
   // Repository URL and secret source, from flags, environment, then the job's repository.
@@ -78,11 +81,7 @@ int run_tool(const std::string& name, const std::string& description, int argc, 
 
 // Reads a new secret (for init, key add, key passwd) from the --new-* flags, the
 // LIFEBOAT_NEW_PASSWORD / LIFEBOAT_NEW_PASSWORD_FILE environment, or a terminal prompt.
-struct NewSecretOptions {
-  std::string password_file;
-  std::string password_command;
-  std::string key_file;
-};
+using NewSecretOptions = SecretFlags;
 repo::Secret new_secret(const NewSecretOptions& options);
 
 // Reads a key file (mode-checked).

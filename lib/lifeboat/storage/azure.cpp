@@ -125,23 +125,8 @@ class AzureStorage final : public Storage {
       out.clear();
       return true;
     }
-    if (r.status == 206 && range) {
-      std::string cr = r.header("content-range");
-      if (!cr.starts_with(fmt::format("bytes {}-", range->offset)) || r.body.size() > range->length)
-        throw TransientError(
-            fmt::format("{}: the server answered the wrong range ('{}')", what, cr));
-      out = std::move(r.body);
-      return true;
-    }
-    if (r.status != 200) fail(r, what);
-    if (range) {
-      uint64_t b = std::min<uint64_t>(range->offset, r.body.size());
-      uint64_t e = std::min<uint64_t>(b + range->length, r.body.size());
-      out.assign(r.body.begin() + static_cast<ptrdiff_t>(b),
-                 r.body.begin() + static_cast<ptrdiff_t>(e));
-    } else {
-      out = std::move(r.body);
-    }
+    if (r.status != 200 && !(r.status == 206 && range)) fail(r, what);
+    http::take_body(r, range, out, what);
     return true;
   }
 

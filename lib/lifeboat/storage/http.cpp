@@ -252,6 +252,23 @@ void throw_status(const Response& r, const std::string& what, const std::string&
   throw PermanentError(msg);
 }
 
+void take_body(Response& r, const std::optional<Range>& range, Bytes& out,
+               const std::string& what) {
+  if (r.status == 206 && range) {
+    std::string cr = r.header("content-range");
+    if (!cr.starts_with(fmt::format("bytes {}-", range->offset)) || r.body.size() > range->length)
+      throw TransientError(fmt::format("{}: the server answered the wrong range ('{}')", what, cr));
+    out = std::move(r.body);
+  } else if (range) {
+    uint64_t b = std::min<uint64_t>(range->offset, r.body.size());
+    uint64_t e = std::min<uint64_t>(b + range->length, r.body.size());
+    out.assign(r.body.begin() + static_cast<ptrdiff_t>(b),
+               r.body.begin() + static_cast<ptrdiff_t>(e));
+  } else {
+    out = std::move(r.body);
+  }
+}
+
 std::string uri_encode(std::string_view s, bool encode_slash) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;

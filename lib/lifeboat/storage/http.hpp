@@ -78,6 +78,12 @@ std::string describe_status(const Response& response);
 [[noreturn]] void throw_status(const Response& response, const std::string& what,
                                const std::string& access_hint);
 
+// Takes the body of a successful GET (200, or 206 for a range) into out. A 206 must start at
+// the offset asked for and hold no more than asked (else TransientError); a 200 to a range
+// request (a server that ignores ranges) is cut down to the range.
+void take_body(Response& response, const std::optional<Range>& range, Bytes& out,
+               const std::string& what);
+
 // Percent-encodes everything but RFC 3986 unreserved characters (and '/' unless encode_slash).
 std::string uri_encode(std::string_view s, bool encode_slash);
 

@@ -164,25 +164,8 @@ class S3Storage final : public Storage {
       out.clear();
       return true;
     }
-    if (r.status == 206 && range) {
-      std::string cr = r.header("content-range");
-      if (!cr.starts_with(fmt::format("bytes {}-", range->offset)))
-        throw TransientError(
-            fmt::format("download {}: the server answered the wrong range ('{}')", key, cr));
-      if (r.body.size() > range->length)
-        throw TransientError(fmt::format("download {}: the server sent more than was asked", key));
-      out = std::move(r.body);
-      return true;
-    }
-    if (r.status != 200) fail(r, "download " + key);
-    if (range) {  // the server ignored the range: cut it out of the whole object
-      uint64_t b = std::min<uint64_t>(range->offset, r.body.size());
-      uint64_t e = std::min<uint64_t>(b + range->length, r.body.size());
-      out.assign(r.body.begin() + static_cast<ptrdiff_t>(b),
-                 r.body.begin() + static_cast<ptrdiff_t>(e));
-    } else {
-      out = std::move(r.body);
-    }
+    if (r.status != 200 && !(r.status == 206 && range)) fail(r, "download " + key);
+    http::take_body(r, range, out, "download " + key);
     return true;
   }
 
