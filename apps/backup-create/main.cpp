@@ -31,6 +31,11 @@ int main(int argc, char** argv) {
         app.add_flag("--no-cache", o.no_cache, "Ignore the files cache and read every file");
         app.add_flag("--stdin", o.stdin_mode, "Back up standard input as one file");
         app.add_option("--stdin-name", o.stdin_name, "File name for --stdin")->type_name("NAME");
+        static std::string time_text;
+        app.add_option("--time", time_text,
+                       "Record TIME (YYYY-MM-DD HH:MM[:SS], local) as the snapshot's time, e.g. "
+                       "when importing old backups")
+            ->type_name("TIME");
 
         auto* init = app.add_subcommand("init", "Create a new repository and print its id");
         auto* key = app.add_subcommand("key", "Manage key slots");
@@ -131,6 +136,12 @@ int main(int argc, char** argv) {
             return ops::create::key_passwd(*repo, cli::new_secret(ns));
           }
           ops::create::Options run = o;
+          if (!time_text.empty()) {
+            auto t = repo::parse_time(time_text);
+            if (!t)
+              throw UsageError("--time '{}' is not a time (use YYYY-MM-DD HH:MM[:SS])", time_text);
+            run.time_ns = *t;
+          }
           if (!run.job.empty() && run.paths.empty() && !run.stdin_mode) {
             const auto* job = ctx.config.job(run.job);
             if (!job)

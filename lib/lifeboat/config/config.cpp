@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <set>
 
 #include "lifeboat/core/error.hpp"
@@ -18,6 +20,18 @@ const JobConfig* Config::job(const std::string& name) const {
 const RepositoryConfig* Config::repository(const std::string& name) const {
   auto it = repositories.find(name);
   return it == repositories.end() ? nullptr : &it->second;
+}
+
+const RetentionConfig* JobConfig::retention_in(const RepositoryConfig& repo) const {
+  const RetentionConfig* own = nullptr;
+  if (repo.name == repository)
+    own = &retention;
+  else if (auto it = copy_retention.find(repo.name); it != copy_retention.end())
+    own = &it->second;
+  else if (std::find(copies.begin(), copies.end(), repo.name) == copies.end())
+    return nullptr;  // this job does not store snapshots there
+  if (own && !own->empty()) return own;
+  return repo.retention.empty() ? nullptr : &repo.retention;
 }
 
 namespace {
@@ -75,6 +89,41 @@ class Parser {
     if (std::find(valid.begin(), valid.end(), v) == valid.end())
       fail(n, fmt::format("{} is '{}' (valid: {})", what, v, join(valid)));
     return v;
+  }
+
+  RetentionConfig retention(const YAML::Node& n, const std::string& where) {
+    static const std::vector<std::string> counts = {"keep-last",   "keep-hourly",  "keep-daily",
+                                                    "keep-weekly", "keep-monthly", "keep-yearly"};
+    static const std::vector<std::string> durations = {"keep-within",         "keep-within-hourly",
+                                                       "keep-within-daily",   "keep-within-weekly",
+                                                       "keep-within-monthly", "keep-within-yearly"};
+    std::vector<std::string> valid = counts;
+    valid.insert(valid.end(), durations.begin(), durations.end());
+    valid.push_back("keep-tag");
+    check_keys(n, where, valid);
+    RetentionConfig r;
+    auto mark = n.Mark();
+    r.where = fmt::format("{}:{}", m_path, mark.is_null() ? 0 : mark.line + 1);
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      auto key = it->first.as<std::string>();
+      if (key == "keep-tag") {
+        for (auto& t : list(it->second, where + " keep-tag")) r.rules.emplace_back(key, t);
+      } else if (std::find(counts.begin(), counts.end(), key) != counts.end()) {
+        r.rules.emplace_back(key,
+                             std::to_string(number(it->second, where + " " + key, 0, 1000000)));
+      } else {
+        std::string v = str(it->second, where + " " + key);
+        bool shape = !v.empty() && std::isdigit(static_cast<unsigned char>(v[0]));
+        for (char ch : v)
+          if (!std::isdigit(static_cast<unsigned char>(ch)) && !std::strchr("ymwdh", ch))
+            shape = false;
+        if (!shape)
+          fail(it->second, fmt::format("{} {} is '{}', not a duration (like 30d, 1y6m, 12h, 2w)",
+                                       where, key, v));
+        r.rules.emplace_back(key, v);
+      }
+    }
+    return r;
   }
 
   void storage_settings(const YAML::Node& n, const std::string& where, RepositoryConfig& r) {
@@ -159,9 +208,10 @@ class Parser {
         r.name = it->first.as<std::string>();
         const YAML::Node& n = it->second;
         std::string where = fmt::format("repository '{}'", r.name);
-        check_keys(n, where,
-                   {"url", "password-file", "password-command", "key-file", "connections",
-                    "upload-limit", "download-limit", "retry-time", "s3", "azure", "sftp"});
+        check_keys(
+            n, where,
+            {"url", "password-file", "password-command", "key-file", "connections", "upload-limit",
+             "download-limit", "retry-time", "s3", "azure", "sftp", "retention", "append-only"});
         if (!n["url"]) fail(n, fmt::format("{} has no url", where));
         r.url = str(n["url"], "url");
         int secrets = 0;
@@ -174,6 +224,8 @@ class Parser {
           fail(n, fmt::format("{} gives more than one of password-file, password-command, key-file",
                               where));
         storage_settings(n, where, r);
+        if (n["retention"]) r.retention = retention(n["retention"], where + " retention");
+        if (n["append-only"]) r.append_only = boolean(n["append-only"], "append-only");
         c.repositories.emplace(r.name, r);
       }
     }
@@ -186,7 +238,7 @@ class Parser {
         std::string where = fmt::format("job '{}'", j.name);
         check_keys(n, where,
                    {"repository", "paths", "exclude", "exclude-file", "tags", "host",
-                    "one-file-system", "copies"});
+                    "one-file-system", "copies", "retention"});
         if (n["repository"]) {
           j.repository = str(n["repository"], "repository");
           if (!c.repositories.count(j.repository)) {
@@ -204,8 +256,31 @@ class Parser {
         if (n["host"]) j.host = str(n["host"], "host");
         if (n["one-file-system"])
           j.one_file_system = boolean(n["one-file-system"], "one-file-system");
+        if (n["retention"]) j.retention = retention(n["retention"], where + " retention");
         if (n["copies"]) {
-          j.copies = list(n["copies"], "copies");
+          // Each entry: a repository name, or {repository: NAME, retention: {...}} for a tier
+          // that keeps snapshots longer or shorter than the job's own repository.
+          const YAML::Node& cn = n["copies"];
+          if (!cn.IsSequence() && !cn.IsScalar())
+            fail(cn, where + " copies must be a list of repository names");
+          std::vector<YAML::Node> entries;
+          if (cn.IsScalar())
+            entries.push_back(cn);
+          else
+            for (auto e : cn) entries.push_back(e);
+          for (auto& e : entries) {
+            if (e.IsMap()) {
+              check_keys(e, where + " copies entry", {"repository", "retention"});
+              if (!e["repository"]) fail(e, where + " copies entry has no repository");
+              std::string name = str(e["repository"], "copies repository");
+              j.copies.push_back(name);
+              if (e["retention"])
+                j.copy_retention[name] =
+                    retention(e["retention"], where + " copy to '" + name + "' retention");
+            } else {
+              j.copies.push_back(str(e, "copies entry"));
+            }
+          }
           for (const auto& name : j.copies) {
             if (!c.repositories.count(name))
               fail(n["copies"], fmt::format("{} copies to unknown repository '{}'", where, name));

@@ -12,6 +12,14 @@
 
 namespace lifeboat::config {
 
+// A retention policy as written (keep-last: 7, keep-within: 30d, keep-tag: [x] ...): key
+// names and value shapes are checked here; backup-prune turns it into a policy.
+struct RetentionConfig {
+  std::vector<std::pair<std::string, std::string>> rules;  // keep-tag appears once per tag
+  std::string where;                                         // "file:line"
+  bool empty() const { return rules.empty(); }
+};
+
 struct RepositoryConfig {
   std::string name;
   std::string url;
@@ -20,6 +28,10 @@ struct RepositoryConfig {
   std::string key_file;
   // Transfer and driver settings (s3:, azure:, sftp:, connections, limits, retry-time).
   storage::Options storage;
+  // Default policy for every job's snapshots stored here (a job's own policy comes first).
+  RetentionConfig retention;
+  // Forget and prune refuse to touch this repository (exit 22).
+  bool append_only = false;
 };
 
 struct JobConfig {
@@ -32,6 +44,11 @@ struct JobConfig {
   std::string host;
   bool one_file_system = false;
   std::vector<std::string> copies;  // repositories every new snapshot is copied to
+  RetentionConfig retention;        // in its own repository
+  std::map<std::string, RetentionConfig> copy_retention;  // per copy repository
+  // The policy for this job's snapshots in repository `repo` (its own or a copy's), falling
+  // back to that repository's default; nullptr when there is none.
+  const RetentionConfig* retention_in(const RepositoryConfig& repo) const;
 };
 
 struct Config {

@@ -54,7 +54,7 @@ bool BlobSaver::save(BlobType type, const Id32& id, Bytes data) {
   if (data.size() > (1u << 30))
     throw Error(Exit::failure, "a {} blob of {} bytes is larger than Lifeboat stores (1 GiB)",
                 blob_type_name(type), data.size());
-  if (m_repo.index().contains(id)) return false;
+  if (m_use_index && m_repo.index().contains(id)) return false;
   std::unique_lock lock(m_mutex);
   rethrow_locked();
   if (!m_pending.insert(id).second) return false;

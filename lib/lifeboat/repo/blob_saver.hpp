@@ -37,6 +37,9 @@ class BlobSaver {
   // Queues a blob unless the index or this run already has it; returns true when queued.
   // Blocks while the queue is full. Rethrows a worker's failure.
   bool save(BlobType type, const Id32& id, Bytes data);
+  // Stores blobs even when the index already has them (prune's repacking moves live blobs
+  // out of mostly unused packs). Call before the first save().
+  void ignore_index() { m_use_index = false; }
   // True when the blob is stored or queued.
   bool known(const Id32& id);
   // Stores every queued blob and partial pack, then writes the index. Rethrows failures.
@@ -67,6 +70,7 @@ class BlobSaver {
   void rethrow_locked();
 
   Repository& m_repo;
+  bool m_use_index = true;
   std::mutex m_mutex;
   std::condition_variable m_cv_jobs;
   std::condition_variable m_cv_space;

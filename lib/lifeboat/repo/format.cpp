@@ -26,6 +26,10 @@ const char* kind_name(Kind kind) {
       return "lock";
     case Kind::pack_key:
       return "pack-key";
+    case Kind::tombstone:
+      return "tombstone";
+    case Kind::condemned:
+      return "condemned";
   }
   return "unknown";
 }
@@ -53,6 +57,10 @@ std::string kind_dir(Kind kind) {
       return "locks/";
     case Kind::key:
       return "keys/";
+    case Kind::tombstone:
+      return "tombstones/";
+    case Kind::condemned:
+      return "condemned/";
     default:
       return "";
   }

@@ -23,6 +23,8 @@ enum class Kind : uint8_t {
   snapshot = 7,
   lock = 8,
   pack_key = 9,
+  tombstone = 10,  // tombstones/<id>: snapshots forgotten on purpose (signed)
+  condemned = 11,  // condemned/<id>: packs prune will delete after a grace period
 };
 
 const char* kind_name(Kind kind);
@@ -32,7 +34,7 @@ const char* kind_name(Kind kind);
 Bytes associated_data(const Id32& repo_id, Kind kind, ByteView object_id);
 
 // Storage key of a content-addressed object: "index/<hex>", "snapshots/<hex>", "locks/<hex>",
-// "keys/<hex>", packs "data/<first two hex digits>/<hex>".
+// "keys/<hex>", "tombstones/<hex>", "condemned/<hex>", packs "data/<first two hex digits>/<hex>".
 std::string object_key(Kind kind, const Id32& id);
 // The storage directory of a kind ("data/", "index/", ...).
 std::string kind_dir(Kind kind);

@@ -22,6 +22,7 @@ Bytes encode_lock(const LockInfo& l) {
                       {"user", l.user},
                       {"pid", l.pid},
                       {"time", l.time_ns},
+                      {"started", l.started_ns},
                       {"expires", l.expires_ns},
                       {"exclusive", l.exclusive},
                       {"operation", l.operation}});
@@ -38,6 +39,9 @@ LockInfo decode_lock(ByteView data, const std::string& what_s) {
     l.user = get_str(j, "user", what);
     l.pid = get_int(j, "pid", what);
     l.time_ns = get_int(j, "time", what);
+    // Optional (added after v1 locks were first written): a lock without it counts as
+    // started at the beginning of time, which is the cautious reading for a prune.
+    l.started_ns = j.contains("started") ? get_int(j, "started", what) : 0;
     l.expires_ns = get_int(j, "expires", what);
     l.exclusive = get_bool(j, "exclusive", what);
     l.operation = get_str(j, "operation", what);
@@ -73,8 +77,22 @@ std::string process_scope() {
 RepoLock::RepoLock(Repository& repo, LockInfo info, LockTiming timing)
     : m_repo(repo), m_info(std::move(info)), m_timing(timing) {}
 
+std::vector<LockInfo> RepoLock::live_locks(Repository& repo, const Id32& own) {
+  std::vector<LockInfo> out;
+  for (auto& id : repo.list_ids(Kind::lock)) {
+    if (id == own) continue;
+    try {
+      LockInfo l = decode_lock(repo.load_meta(Kind::lock, id), "lock " + id.hex().substr(0, 8));
+      if (l.expires_ns >= now_ns()) out.push_back(std::move(l));
+    } catch (const IntegrityError&) {
+      // removed meanwhile (refreshed), or unreadable: not a live lock
+    }
+  }
+  return out;
+}
+
 std::unique_ptr<RepoLock> RepoLock::acquire(Repository& repo, bool exclusive,
-                                            const std::string& operation) {
+                                            const std::string& operation, bool solo) {
   LockTiming timing = lock_timing();
   LockInfo info;
   info.host = host_name();
@@ -82,6 +100,7 @@ std::unique_ptr<RepoLock> RepoLock::acquire(Repository& repo, bool exclusive,
   info.user = user_name();
   info.pid = ::getpid();
   info.time_ns = now_ns();
+  info.started_ns = info.time_ns;
   info.expires_ns = info.time_ns + timing.expiry_ns;
   info.exclusive = exclusive;
   info.operation = operation;
@@ -110,12 +129,12 @@ std::unique_ptr<RepoLock> RepoLock::acquire(Repository& repo, bool exclusive,
       repo.storage().remove(object_key(Kind::lock, id));
       continue;
     }
-    if (other.exclusive || exclusive) {
+    if (other.exclusive || exclusive || (solo && other.operation == operation)) {
       repo.storage().remove(object_key(Kind::lock, lock->m_id));
       lock->m_id = {};
       throw Error(Exit::lock,
-                  "the repository is locked {} by {}@{} (pid {}, {}, since {}); try again later",
-                  other.exclusive ? "exclusively" : "", other.user, other.host, other.pid,
+                  "the repository is locked{} by {}@{} (pid {}, {}, since {}); try again later",
+                  other.exclusive ? " exclusively" : "", other.user, other.host, other.pid,
                   other.operation, format_time(other.time_ns));
     }
   }

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "lifeboat/repo/repository.hpp"
 
@@ -24,6 +25,7 @@ struct LockInfo {
   std::string user;
   int64_t pid = 0;
   int64_t time_ns = 0;
+  int64_t started_ns = 0;  // when the holder first took the lock (kept across refreshes)
   int64_t expires_ns = 0;
   bool exclusive = false;
   std::string operation;
@@ -40,9 +42,14 @@ LockTiming lock_timing();
 
 class RepoLock {
  public:
-  // Acquires a lock; throws Error(lock) naming the holder when a conflicting live lock exists.
+  // Acquires a lock; throws Error(lock) naming the holder when a conflicting live lock exists:
+  // any lock when exclusive, an exclusive one, or (solo) another lock of the same operation.
   static std::unique_ptr<RepoLock> acquire(Repository& repo, bool exclusive,
-                                           const std::string& operation);
+                                           const std::string& operation, bool solo = false);
+  // The other live locks (not stale, not this process's), for a prune deciding whether
+  // anything that started before a time is still running. Unreadable ones are skipped.
+  static std::vector<LockInfo> live_locks(Repository& repo, const Id32& own);
+  const Id32& id() const { return m_id; }
   ~RepoLock();
   RepoLock(const RepoLock&) = delete;
   RepoLock& operator=(const RepoLock&) = delete;

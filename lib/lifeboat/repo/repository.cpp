@@ -7,7 +7,9 @@
 
 #include "lifeboat/compress/zstd.hpp"
 #include "lifeboat/core/log.hpp"
+#include "lifeboat/repo/deletion.hpp"
 #include "lifeboat/util/fs.hpp"
+#include "lifeboat/util/host.hpp"
 
 namespace lifeboat::repo {
 
@@ -24,6 +26,20 @@ std::string format_time(int64_t ns) {
   char buf[64];
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
   return buf;
+}
+
+std::optional<int64_t> parse_time(const std::string& text) {
+  for (const char* f :
+       {"%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"}) {
+    std::tm tm{};
+    const char* end = ::strptime(text.c_str(), f, &tm);
+    if (!end || *end) continue;
+    tm.tm_isdst = -1;
+    std::time_t t = std::mktime(&tm);
+    if (t == -1) return std::nullopt;
+    return static_cast<int64_t>(t) * 1000000000;
+  }
+  return std::nullopt;
 }
 
 namespace {
@@ -110,10 +126,25 @@ void Repository::require_read(const std::string& operation) const {
 void Repository::load_index() {
   if (m_index_loaded) return;
   std::vector<Id32> ids = list_ids(Kind::index);
-  for (auto& id : ids) {
-    Bytes plain = load_meta(Kind::index, id);
-    for (auto& record : decode_index(plain, "index " + id.hex())) m_index.add_pack(record);
-    m_index_files.push_back(id);
+  std::set<Id32> loaded;
+  // A prune consolidating the index writes the new files before it removes the old ones, so an
+  // index file that vanished between the listing and the read is covered by one listed anew.
+  for (int attempt = 0;; ++attempt) {
+    bool vanished = false;
+    for (auto& id : ids) {
+      if (loaded.count(id)) continue;
+      if (attempt < 3 && !m_storage->stat(object_key(Kind::index, id))) {
+        vanished = true;
+        continue;
+      }
+      Bytes plain = load_meta(Kind::index, id);
+      for (auto& record : decode_index(plain, "index " + id.hex())) m_index.add_pack(record);
+      m_index_files.push_back(id);
+      loaded.insert(id);
+    }
+    if (!vanished) break;
+    log::verbose("an index file was replaced while loading (a prune is running); listing again");
+    ids = list_ids(Kind::index);
   }
   m_index.finalize();
   m_index_loaded = true;
@@ -229,12 +260,56 @@ void Repository::save_slot(const KeySlot& slot) {
   m_signers.reset();
 }
 
-SnapshotRecord Repository::load_snapshot(const Id32& id) {
+const std::map<Id32, KeySlot>& Repository::signers() {
   if (!m_signers) {
     m_signers.emplace();
     for (auto& s : slots())
       if (endorsed(s, keys())) m_signers->emplace(s.id, s);
   }
+  return *m_signers;
+}
+
+const std::set<Id32>& Repository::forgotten() {
+  if (m_forgotten) return *m_forgotten;
+  m_forgotten.emplace();
+  for (auto& id : list_ids(Kind::tombstone)) {
+    try {
+      std::string what = "tombstone " + id.hex().substr(0, 8);
+      SignedTombstone st = decode_tombstone(load_meta(Kind::tombstone, id), what);
+      auto it = signers().find(st.tombstone.signer);
+      if (it == signers().end() || it->second.retired || it->second.access != Access::full)
+        throw IntegrityError("{} is not signed by a current full key of this repository", what);
+      if (!crypto::ed25519_verify(it->second.signing_public, tombstone_message(st.body),
+                                  st.signature))
+        throw IntegrityError("{} has a bad signature", what);
+      m_forgotten->insert(st.tombstone.snapshots.begin(), st.tombstone.snapshots.end());
+    } catch (const IntegrityError& e) {
+      log::warn("ignoring a tombstone: {}", e.what());
+    }
+  }
+  return *m_forgotten;
+}
+
+void Repository::forget(const std::vector<Id32>& ids) {
+  if (ids.empty()) return;
+  if (m_unlocked.slot.access != Access::full)
+    throw Error(Exit::not_permitted,
+                "forgetting snapshots needs a full key, but key slot {} is write-only",
+                m_unlocked.slot.id.hex().substr(0, 8));
+  Tombstone t;
+  t.time_ns = now_ns();
+  t.host = host_name();
+  t.user = user_name();
+  t.snapshots = ids;
+  t.signer = m_unlocked.slot.id;
+  // The tombstone first: a snapshot that is gone without one looks like a rollback to others.
+  save_meta(Kind::tombstone, encode_tombstone(t, m_unlocked.signing_private));
+  if (m_forgotten) m_forgotten->insert(ids.begin(), ids.end());
+  for (auto& id : ids) m_storage->remove(object_key(Kind::snapshot, id));
+}
+
+SnapshotRecord Repository::load_snapshot(const Id32& id) {
+  signers();
   Bytes plain = load_meta(Kind::snapshot, id);
   SignedSnapshot ss = decode_signed(plain, "snapshot " + id.hex().substr(0, 8));
   SnapshotRecord r;
@@ -304,14 +379,18 @@ void Repository::check_high_water_mark(const std::vector<SnapshotRecord>& record
     return;
   }
   if (data) {
+    const std::set<Id32>* forgotten_ids = nullptr;
     std::string_view text = as_chars(*data);
     for (size_t pos = 0; pos + 64 <= text.size(); pos = text.find('\n', pos) + 1) {
       Id32 id;
       if (!parse_id(text.substr(pos, 64), id)) continue;
-      if (!present.count(id))
-        missing.push_back(id);
-      else
+      if (!present.count(id)) {
+        // Forgotten on purpose (a valid tombstone names it): dropped from the seen list.
+        if (!forgotten_ids) forgotten_ids = &forgotten();
+        if (!forgotten_ids->count(id)) missing.push_back(id);
+      } else {
         current.insert(id);
+      }
       if (text.find('\n', pos) == std::string_view::npos) break;
     }
   }

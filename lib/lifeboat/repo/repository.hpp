@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,13 @@ class Repository {
   SnapshotRecord load_snapshot(const Id32& id);
   Id32 save_snapshot(Snapshot snapshot);
 
+  // Snapshot ids that valid tombstones (signed by a current full key) declare forgotten: their
+  // absence is not a rollback. Damaged or untrusted tombstones are skipped with a warning.
+  const std::set<Id32>& forgotten();
+  // Forgets snapshots: writes a tombstone naming them (signed with this key, which must be a
+  // full key: Error(not_permitted) otherwise), then removes their objects.
+  void forget(const std::vector<Id32>& ids);
+
   std::vector<KeySlot> slots();
   void save_slot(const KeySlot& slot);
 
@@ -106,6 +114,8 @@ class Repository {
   std::mutex m_key_mutex;
   std::map<Id32, crypto::Key32> m_pack_keys;
   std::optional<std::map<Id32, KeySlot>> m_signers;
+  std::optional<std::set<Id32>> m_forgotten;
+  const std::map<Id32, KeySlot>& signers();
   unsigned m_transfers = 4;
   std::string m_state_dir;
 };
@@ -123,5 +133,8 @@ const SnapshotRecord& resolve_snapshot(const std::vector<SnapshotRecord>& record
 
 int64_t now_ns();
 std::string format_time(int64_t ns);
+// Parses "YYYY-MM-DD HH:MM[:SS]" or "YYYY-MM-DDTHH:MM[:SS]" in the local time zone; nullopt
+// for anything else.
+std::optional<int64_t> parse_time(const std::string& text);
 
 }  // namespace lifeboat::repo

@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 
+#include "lifeboat/repo/deletion.hpp"
+#include "lifeboat/repo/detail/cbor.hpp"
 #include "lifeboat/repo/index.hpp"
 #include "lifeboat/repo/keys.hpp"
 #include "lifeboat/repo/lock.hpp"
@@ -212,19 +214,89 @@ TEST_CASE("golden: snapshot", "[golden]") {
 
 TEST_CASE("golden: lock", "[golden]") {
   Fixture f;
-  LockInfo l{"web1",
-             "boot pid:[4026531836]",
-             "root",
-             1234,
-             1700000000000000000,
-             1700000001800000000,
-             false,
-             "backup"};
+  LockInfo l;
+  l.host = "web1";
+  l.process_scope = "boot pid:[4026531836]";
+  l.user = "root";
+  l.pid = 1234;
+  l.time_ns = 1700000000600000000;
+  l.started_ns = 1700000000000000000;
+  l.expires_ns = 1700000002400000000;
+  l.exclusive = false;
+  l.operation = "backup";
   Bytes sealed = seal_object(f.keys.meta_key, f.repo_id, Kind::lock, encode_lock(l));
   Bytes g = golden("lock.bin", sealed);
   Bytes plain = open_object(f.keys.meta_key, f.repo_id, Kind::lock, g, "lock");
   auto back = decode_lock(plain, "lock");
   CHECK(back.pid == 1234);
   CHECK(back.operation == "backup");
+  CHECK(back.started_ns == 1700000000000000000);
   CHECK(encode_lock(back) == plain);
+  // A lock written before "started" existed decodes as started at time 0 (the cautious
+  // reading: a prune waits for it).
+  Bytes old = detail::to_cbor(detail::Json{{"v", 1},
+                                           {"host", "web1"},
+                                           {"scope", ""},
+                                           {"user", "root"},
+                                           {"pid", 1},
+                                           {"time", 5},
+                                           {"expires", 6},
+                                           {"exclusive", false},
+                                           {"operation", "backup"}});
+  CHECK(decode_lock(old, "old lock").started_ns == 0);
+}
+
+TEST_CASE("golden: tombstone", "[golden]") {
+  Fixture f;
+  auto signing = crypto::ed25519_generate();
+  Tombstone t;
+  t.time_ns = 1700000000000000000;
+  t.host = "admin1";
+  t.user = "root";
+  t.snapshots = {crypto::sha256(as_bytes("snapshot b")), crypto::sha256(as_bytes("snapshot a"))};
+  t.signer = crypto::sha256(signing.public_key);
+  Bytes sealed = seal_object(f.keys.meta_key, f.repo_id, Kind::tombstone,
+                             encode_tombstone(t, signing.private_key));
+  Bytes g = golden("tombstone.bin", sealed);
+  Bytes plain = open_object(f.keys.meta_key, f.repo_id, Kind::tombstone, g, "tombstone");
+  auto st = decode_tombstone(plain, "tombstone");
+  CHECK(st.tombstone.host == "admin1");
+  REQUIRE(st.tombstone.snapshots.size() == 2);
+  CHECK(st.tombstone.snapshots[0] < st.tombstone.snapshots[1]);  // stored sorted
+  CHECK(crypto::ed25519_verify(signing.public_key, tombstone_message(st.body), st.signature));
+  CHECK(encode_tombstone(st.tombstone, signing.private_key) == plain);
+  Bytes forged = st.body;
+  forged[forged.size() / 2] ^= std::byte{1};
+  CHECK_FALSE(crypto::ed25519_verify(signing.public_key, tombstone_message(forged), st.signature));
+  CHECK_THROWS_AS(open_object(f.keys.meta_key, f.repo_id, Kind::snapshot, g, "tombstone"),
+                  IntegrityError);
+}
+
+TEST_CASE("golden: condemned", "[golden]") {
+  Fixture f;
+  Condemnation c;
+  c.time_ns = 1700000000000000000;
+  c.host = "admin1";
+  PackRecord r;
+  r.id = crypto::sha256(as_bytes("pack"));
+  r.size = 4096;
+  BlobEntry e;
+  e.id = crypto::sha256(as_bytes("blob"));
+  e.offset = 0;
+  e.length = 100;
+  e.raw_length = 84;
+  r.header.blobs = {e};
+  PackRecord empty;  // a pack whose own header could not be read
+  empty.id = crypto::sha256(as_bytes("garbage"));
+  empty.size = 7;
+  c.packs = {r, empty};
+  Bytes sealed = seal_object(f.keys.meta_key, f.repo_id, Kind::condemned, encode_condemnation(c));
+  Bytes g = golden("condemned.bin", sealed);
+  Bytes plain = open_object(f.keys.meta_key, f.repo_id, Kind::condemned, g, "condemned");
+  auto back = decode_condemnation(plain, "condemned");
+  CHECK(back.time_ns == c.time_ns);
+  REQUIRE(back.packs.size() == 2);
+  CHECK(back.packs[0].header.blobs.size() == 1);
+  CHECK(back.packs[1].header.blobs.empty());
+  CHECK(encode_condemnation(back) == plain);
 }

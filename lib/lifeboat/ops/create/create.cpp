@@ -83,7 +83,7 @@ int run(repo::Repository& repo, const Options& o) {
   auto saved = saver.stats();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   repo::Snapshot snap;
-  snap.time_ns = repo::now_ns();
+  snap.time_ns = o.time_ns ? o.time_ns : repo::now_ns();
   snap.host = o.host.empty() ? host_name() : o.host;
   snap.job = o.job;
   snap.kind = o.stdin_mode ? "stdin" : "files";

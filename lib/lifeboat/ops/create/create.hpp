@@ -26,6 +26,7 @@ struct Options {
   bool json = false;
   std::string cache_dir;
   Id32* created = nullptr;  // receives the new snapshot's id
+  int64_t time_ns = 0;      // the snapshot's recorded time; 0 = now
 };
 
 // Backs up; prints the snapshot id (or a JSON summary). Exit 0, or 3 when items were skipped.

@@ -1,0 +1,429 @@
+// backup-prune (garbage collection) with two-phase deletion (DESIGN.md §3, docs/prune.md).
+//
+// One run:
+//  1. lists snapshots, index and packs, and walks every snapshot's trees: the used blobs;
+//  2. judges the packs condemned by earlier runs: back in the index (a crash before their
+//     condemnation was recorded, or a revival) → no longer condemned; holding a used blob no
+//     live pack has (a backup that started before the condemnation used it) → revived;
+//     otherwise deleted once the grace period is over and no lock older than the condemnation
+//     (plus clock skew) is alive;
+//  3. condemns packs no snapshot needs, and packs that nobody indexed; repacks the live blobs
+//     of mostly unused packs into new packs, and condemns the old ones;
+//  4. writes the consolidated index, removes the index files it replaces, and only then
+//     records the condemnation with the time: any backup that could still see a condemned pack
+//     in the index holds a lock that started before that time.
+// Packs are deleted only in step 2 of a later run. A SIGKILL anywhere leaves either extra
+// index entries (harmless duplicates), or packs that are in no index and in no record, which
+// the next run condemns afresh with a later time: never a deleted pack that anything needs.
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "lifeboat/core/cancel.hpp"
+#include "lifeboat/core/log.hpp"
+#include "lifeboat/ops/prune/prune.hpp"
+#include "lifeboat/repo/blob_saver.hpp"
+#include "lifeboat/repo/deletion.hpp"
+#include "lifeboat/repo/lock.hpp"
+#include "lifeboat/util/host.hpp"
+
+namespace lifeboat::ops::prune {
+namespace {
+using nlohmann::json;
+using IdSet = std::unordered_set<Id32, Id32Hash>;
+
+constexpr int k_max_depth = 4096;
+constexpr size_t k_blobs_per_index = 65536;
+
+std::string bytes_text(uint64_t n) {
+  if (n >= (1ull << 30)) return fmt::format("{:.2f} GiB", n / double(1ull << 30));
+  if (n >= (1ull << 20)) return fmt::format("{:.1f} MiB", n / double(1ull << 20));
+  if (n >= 1024) return fmt::format("{:.1f} KiB", n / 1024.0);
+  return fmt::format("{} B", n);
+}
+
+std::string pack_name(const Id32& id) { return id.hex().substr(0, 12); }
+
+struct Condemned {
+  repo::PackRecord record;
+  int64_t time_ns = 0;
+};
+
+struct Plan {
+  std::vector<repo::PackRecord> live;     // records of the index, one per pack
+  std::vector<repo::PackRecord> condemn;  // no used blob, or unindexed
+  std::vector<repo::PackRecord> repack;   // mostly unused
+  std::vector<repo::PackRecord> revive;   // condemned, but needed again
+  std::vector<Id32> remove;               // condemned long enough: delete now
+  std::set<Id32> settled;                 // condemned entries to drop from their records
+  std::vector<std::string> waiting;       // why condemned packs are not deleted yet
+  uint64_t remove_bytes = 0, condemn_bytes = 0, repack_bytes = 0, repack_used_bytes = 0;
+  size_t waiting_packs = 0;
+};
+
+class Collector {
+ public:
+  Collector(repo::Repository& repo, const GcOptions& o) : m_repo(repo), m_o(o) {}
+
+  void load() {
+    for (auto& id : m_repo.list_ids(repo::Kind::snapshot)) {
+      try {
+        m_roots.emplace_back(id, m_repo.load_snapshot(id).snapshot.tree);
+      } catch (const IntegrityError& e) {
+        throw IntegrityError(
+            "{}; prune cannot tell which data this snapshot needs, so nothing was changed. Check "
+            "it with backup-verify, and forget it by id (backup-prune forget {}) if it cannot be "
+            "repaired",
+            e.what(), id.hex().substr(0, 12));
+      }
+    }
+    m_repo.load_index();
+    m_index_files = m_repo.index_files();
+    m_repo.storage().list("data/", [&](const storage::ObjectInfo& info) {
+      Id32 id;
+      if (parse_id(info.key.substr(info.key.rfind('/') + 1), id) &&
+          info.key == repo::object_key(repo::Kind::data_blob, id))
+        m_stored.emplace(id, info.size);
+    });
+    for (auto& id : m_repo.list_ids(repo::Kind::condemned)) {
+      try {
+        auto c = repo::decode_condemnation(m_repo.load_meta(repo::Kind::condemned, id),
+                                           "condemned " + id.hex().substr(0, 8));
+        for (auto& r : c.packs) {
+          auto& slot = m_condemned[r.id];
+          // Condemned twice (an interrupted rewrite of a record): the later time is the safe one.
+          if (c.time_ns >= slot.time_ns) slot = {r, c.time_ns};
+        }
+        m_records.emplace_back(id, std::move(c));
+      } catch (const IntegrityError& e) {
+        // Its packs are in no index: they are condemned afresh below, with a later time.
+        log::warn("ignoring a damaged condemnation record: {}", e.what());
+      }
+    }
+    // One record per indexed pack (the in-memory index is keyed by blob).
+    std::set<Id32> seen;
+    for (auto& idx : m_index_files)
+      for (auto& rec : repo::decode_index(m_repo.load_meta(repo::Kind::index, idx),
+                                          "index " + idx.hex().substr(0, 8)))
+        if (seen.insert(rec.id).second) {
+          m_live_ids.emplace(rec.id, m_records_live.size());
+          m_records_live.push_back(std::move(rec));
+        }
+  }
+
+  void mark_used() {
+    for (auto& [snap, root] : m_roots) walk(root, snap, 0);
+  }
+
+  Plan plan(const std::vector<repo::LockInfo>& locks, int64_t now) {
+    Plan p;
+    // Earlier condemnations.
+    for (auto& [id, c] : m_condemned) {
+      if (m_live_ids.count(id) || !m_stored.count(id)) {
+        p.settled.insert(id);  // back in the index, or already gone
+        continue;
+      }
+      bool needed = false;
+      for (auto& b : c.record.header.blobs)
+        if (m_used.count(b.id) && !m_repo.index().contains(b.id)) needed = true;
+      if (needed) {
+        p.revive.push_back(c.record);
+        p.settled.insert(id);
+        continue;
+      }
+      std::string why;
+      if (now < c.time_ns + m_o.grace_ns)
+        why = fmt::format("grace period until {}", repo::format_time(c.time_ns + m_o.grace_ns));
+      else if (m_o.retention_ns && now < c.time_ns + m_o.retention_ns)
+        why = fmt::format("object lock retention until {}",
+                          repo::format_time(c.time_ns + m_o.retention_ns));
+      else
+        for (auto& l : locks)
+          if (l.started_ns < c.time_ns + m_o.skew_ns) {
+            why = fmt::format("{} by {}@{} (pid {}) running since {}", l.operation, l.user, l.host,
+                              l.pid, repo::format_time(l.started_ns));
+            break;
+          }
+      if (why.empty()) {
+        p.remove.push_back(id);
+        p.remove_bytes += m_stored[id];
+        p.settled.insert(id);
+      } else {
+        ++p.waiting_packs;
+        if (std::find(p.waiting.begin(), p.waiting.end(), why) == p.waiting.end())
+          p.waiting.push_back(why);
+      }
+    }
+    // Packs of the index: which blob location is the one kept (duplicates lose).
+    // A pack's header is overhead, not waste: only the bytes of blobs nobody needs count as
+    // unused (else every small pack would look mostly unused and be repacked forever).
+    struct Usage {
+      uint64_t used = 0, unused = 0;
+      size_t used_blobs = 0;
+    };
+    std::vector<Usage> usage(m_records_live.size());
+    for (size_t i = 0; i < m_records_live.size(); ++i) {
+      const auto& rec = m_records_live[i];
+      for (auto& b : rec.header.blobs) {
+        bool claimed = false;
+        if (m_used.count(b.id)) {
+          auto loc = m_repo.index().find(b.id);
+          claimed = loc && m_repo.index().pack(loc->pack).id == rec.id;
+        }
+        (claimed ? usage[i].used : usage[i].unused) += b.length;
+        if (claimed) ++usage[i].used_blobs;
+      }
+    }
+    std::vector<size_t> candidates;
+    for (size_t i = 0; i < m_records_live.size(); ++i) {
+      const auto& rec = m_records_live[i];
+      if (usage[i].used_blobs == 0) {
+        p.condemn.push_back(rec);
+        p.condemn_bytes += rec.size;
+      } else if (usage[i].unused &&
+                 100.0 * double(usage[i].unused) / double(rec.size) > m_o.max_unused_percent) {
+        candidates.push_back(i);
+      } else {
+        p.live.push_back(rec);
+      }
+    }
+    // The most wasteful packs first, within the repack budget.
+    std::sort(candidates.begin(), candidates.end(),
+              [&](size_t a, size_t b) { return usage[a].unused > usage[b].unused; });
+    for (size_t i : candidates) {
+      const auto& rec = m_records_live[i];
+      if (m_o.max_repack_bytes && p.repack_bytes + rec.size > m_o.max_repack_bytes) {
+        p.live.push_back(rec);
+        continue;
+      }
+      p.repack.push_back(rec);
+      p.repack_bytes += rec.size;
+      p.repack_used_bytes += usage[i].used;
+    }
+    for (auto& r : p.revive) p.live.push_back(r);
+    // Packs nobody indexed (a backup that died before its index, or one still running: then
+    // its lock holds the deletion back, and its index brings the pack back to life).
+    for (auto& [id, size] : m_stored) {
+      if (m_live_ids.count(id) || m_condemned.count(id)) continue;
+      repo::PackRecord r;
+      r.id = id;
+      r.size = size;
+      Bytes data;
+      try {
+        if (m_repo.storage().get(repo::object_key(repo::Kind::data_blob, id), data))
+          r.header = repo::parse_pack_trailer(m_repo.keys(), data, "pack " + pack_name(id));
+      } catch (const IntegrityError& e) {
+        log::verbose("unindexed pack {} has no readable header: {}", pack_name(id), e.what());
+      }
+      p.condemn.push_back(std::move(r));
+      p.condemn_bytes += size;
+    }
+    return p;
+  }
+
+  // Reads the live blobs of the packs to repack and stores them again in new packs.
+  uint64_t repack(const std::vector<repo::PackRecord>& packs) {
+    if (packs.empty()) return 0;
+    repo::BlobSaver saver(m_repo);
+    saver.ignore_index();
+    uint64_t written = 0;
+    for (auto& rec : packs) {
+      cancel::check();
+      Bytes data;
+      std::string key = repo::object_key(repo::Kind::data_blob, rec.id);
+      if (!m_repo.storage().get(key, data))
+        throw IntegrityError("pack '{}' vanished while prune was repacking it", key);
+      if (crypto::sha256(data) != rec.id)
+        throw IntegrityError(
+            "pack '{}' does not match its name (damaged); nothing of it was "
+            "repacked — run backup-verify --read-data",
+            key);
+      repo::PackInfo info{rec.id, rec.size, rec.header.wrap};
+      for (auto& b : rec.header.blobs) {
+        if (!m_used.count(b.id)) continue;
+        auto loc = m_repo.index().find(b.id);
+        if (!loc || m_repo.index().pack(loc->pack).id != rec.id) continue;
+        if (uint64_t{b.offset} + b.length > data.size())
+          throw IntegrityError("pack '{}' is shorter than its index says", key);
+        Bytes plain = m_repo.decode_blob(info, b, ByteView(data.data() + b.offset, b.length));
+        written += plain.size();
+        saver.save(b.type, b.id, std::move(plain));
+      }
+    }
+    saver.flush();
+    return written;
+  }
+
+  const std::vector<Id32>& index_files() const { return m_index_files; }
+  const std::vector<std::pair<Id32, repo::Condemnation>>& records() const { return m_records; }
+  size_t used_count() const { return m_used.size(); }
+  size_t snapshot_count() const { return m_roots.size(); }
+
+ private:
+  void walk(const Id32& tid, const Id32& snap, int depth) {
+    if (!m_used.insert(tid).second) return;
+    cancel::check();
+    if (depth > k_max_depth)
+      throw IntegrityError("snapshot {}: directories nested more than {} deep; prune refuses",
+                           snap.hex().substr(0, 12), k_max_depth);
+    if (!m_repo.index().contains(tid))
+      throw IntegrityError(
+          "snapshot {} needs directory data {} that is not in the index; prune changed nothing "
+          "(run backup-verify to see the damage)",
+          snap.hex().substr(0, 12), tid.hex().substr(0, 16));
+    repo::Tree tree = m_repo.read_tree(tid);
+    for (auto& n : tree.nodes) {
+      for (auto& c : n.content)
+        if (!c.hole) m_used.insert(c.chunk);
+      if (n.subtree) walk(*n.subtree, snap, depth + 1);
+    }
+  }
+
+  repo::Repository& m_repo;
+  const GcOptions& m_o;
+  std::vector<std::pair<Id32, Id32>> m_roots;  // snapshot, tree
+  std::vector<Id32> m_index_files;
+  std::unordered_map<Id32, uint64_t, Id32Hash> m_stored;
+  std::unordered_map<Id32, Condemned, Id32Hash> m_condemned;
+  std::vector<std::pair<Id32, repo::Condemnation>> m_records;
+  std::vector<repo::PackRecord> m_records_live;
+  std::unordered_map<Id32, size_t, Id32Hash> m_live_ids;
+  IdSet m_used;
+};
+
+void write_index(repo::Repository& repo, const std::vector<repo::PackRecord>& packs) {
+  std::vector<repo::PackRecord> batch;
+  size_t blobs = 0;
+  for (auto& r : packs) {
+    batch.push_back(r);
+    blobs += r.header.blobs.size();
+    if (blobs >= k_blobs_per_index) {
+      repo.save_meta(repo::Kind::index, repo::encode_index(batch));
+      batch.clear();
+      blobs = 0;
+    }
+  }
+  if (!batch.empty()) repo.save_meta(repo::Kind::index, repo::encode_index(batch));
+}
+
+}  // namespace
+
+void require_deletes(repo::Repository& repo) {
+  repo::LockInfo probe;
+  probe.host = host_name();
+  probe.user = user_name();
+  probe.time_ns = probe.started_ns = repo::now_ns();
+  probe.expires_ns = probe.time_ns;  // already stale: harmless if it cannot be removed
+  probe.operation = "delete probe";
+  Id32 id = repo.save_meta(repo::Kind::lock, repo::encode_lock(probe));
+  try {
+    repo.storage().remove(repo::object_key(repo::Kind::lock, id));
+  } catch (const storage::PermanentError& e) {
+    throw Error(Exit::not_permitted,
+                "the storage refuses deletes ({}): it is append-only or immutable for these "
+                "credentials, so nothing can be forgotten or pruned here; nothing was changed. "
+                "Run forget and prune with credentials that may delete",
+                e.what());
+  }
+}
+
+int gc(repo::Repository& repo, const GcOptions& o) {
+  repo.require_read("prune (it reads every directory to find the data still needed)");
+  std::unique_ptr<repo::RepoLock> lock;
+  if (!o.dry_run) lock = repo::RepoLock::acquire(repo, false, "prune", true);
+  Collector c(repo, o);
+  c.load();
+  c.mark_used();
+  Id32 own = lock ? lock->id() : Id32{};
+  auto locks = repo::RepoLock::live_locks(repo, own);
+  // Other prunes are excluded by the lock; a lock of "delete probe" is never live.
+  Plan p = c.plan(locks, repo::now_ns());
+
+  uint64_t repacked_written = 0;
+  size_t index_after = c.index_files().size();
+  bool rewrite_index =
+      !p.condemn.empty() || !p.repack.empty() || !p.revive.empty() || c.index_files().size() > 1;
+  if (!o.dry_run) {
+    lock->check_valid();
+    // Phase two of earlier runs first: these packs are in no index.
+    for (auto& id : p.remove) {
+      cancel::check();
+      repo.storage().remove(repo::object_key(repo::Kind::data_blob, id));
+    }
+    // Live blobs of mostly unused packs move to new packs (and a new index file) first.
+    repacked_written = c.repack(p.repack);
+    if (rewrite_index) {
+      lock->check_valid();
+      write_index(repo, p.live);
+      for (auto& id : c.index_files())
+        repo.storage().remove(repo::object_key(repo::Kind::index, id));
+      index_after = repo.list_ids(repo::Kind::index).size();
+    }
+    // Phase one: only now, with the packs out of every index file, is the time recorded.
+    std::vector<repo::PackRecord> condemned = p.condemn;
+    condemned.insert(condemned.end(), p.repack.begin(), p.repack.end());
+    if (!condemned.empty()) {
+      repo::Condemnation rec;
+      rec.time_ns = repo::now_ns();
+      rec.host = host_name();
+      rec.packs = std::move(condemned);
+      repo.save_meta(repo::Kind::condemned, repo::encode_condemnation(rec));
+    }
+    // Earlier records lose what was deleted, revived or is back in the index.
+    for (auto& [id, rec] : c.records()) {
+      repo::Condemnation rest = rec;
+      std::erase_if(rest.packs, [&](const repo::PackRecord& r) { return p.settled.count(r.id); });
+      if (rest.packs.size() == rec.packs.size()) continue;
+      if (!rest.packs.empty())
+        repo.save_meta(repo::Kind::condemned, repo::encode_condemnation(rest));
+      repo.storage().remove(repo::object_key(repo::Kind::condemned, id));
+    }
+    lock->release();
+  }
+
+  uint64_t live_bytes = 0;
+  for (auto& r : p.live) live_bytes += r.size;
+  if (o.json) {
+    fmt::print("{}\n", json{{"dry_run", o.dry_run},
+                            {"snapshots", c.snapshot_count()},
+                            {"used_blobs", c.used_count()},
+                            {"packs_deleted", p.remove.size()},
+                            {"bytes_freed", p.remove_bytes},
+                            {"packs_condemned", p.condemn.size() + p.repack.size()},
+                            {"bytes_condemned", p.condemn_bytes + p.repack_bytes},
+                            {"packs_repacked", p.repack.size()},
+                            {"bytes_repacked", p.repack_used_bytes},
+                            {"packs_revived", p.revive.size()},
+                            {"packs_waiting", p.waiting_packs},
+                            {"waiting_for", p.waiting},
+                            {"packs_live", p.live.size()},
+                            {"bytes_live", live_bytes},
+                            {"index_files_before", c.index_files().size()},
+                            {"index_files_after", o.dry_run ? json(nullptr) : json(index_after)}}
+                           .dump());
+    return 0;
+  }
+  const char* would = o.dry_run ? "would " : "";
+  log::info("{} snapshots need {} blobs in {} packs ({})", c.snapshot_count(), c.used_count(),
+            p.live.size() + p.repack.size(), bytes_text(live_bytes + p.repack_bytes));
+  log::info("{}delete {} condemned pack(s): {} freed", would, p.remove.size(),
+            bytes_text(p.remove_bytes));
+  if (!p.revive.empty())
+    log::info("{}revive {} condemned pack(s) that a newer snapshot needs", would, p.revive.size());
+  if (p.waiting_packs)
+    log::info("{} condemned pack(s) wait: {}", p.waiting_packs, fmt::join(p.waiting, "; "));
+  log::info("{}condemn {} unused pack(s) ({}), deleted by a prune after {}", would,
+            p.condemn.size() + p.repack.size(), bytes_text(p.condemn_bytes + p.repack_bytes),
+            repo::format_time(repo::now_ns() + o.grace_ns));
+  if (!p.repack.empty())
+    log::info("{}repack {} mostly unused pack(s): {} of live data {}", would, p.repack.size(),
+              bytes_text(o.dry_run ? p.repack_used_bytes : repacked_written),
+              o.dry_run ? "to move" : "moved");
+  if (!o.dry_run && rewrite_index)
+    log::info("index: {} file(s) → {}", c.index_files().size(), index_after);
+  return 0;
+}
+
+}  // namespace lifeboat::ops::prune

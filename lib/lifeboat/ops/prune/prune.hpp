@@ -1,0 +1,62 @@
+// backup-prune: forget snapshots by a retention policy (forget), and delete the data no
+// snapshot needs (gc) with two-phase deletion so that backups running meanwhile, on any host,
+// never end up referencing deleted data (DESIGN.md §3, docs/prune.md).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lifeboat/ops/prune/policy.hpp"
+#include "lifeboat/repo/repository.hpp"
+
+namespace lifeboat::ops::prune {
+
+struct ForgetOptions {
+  // The policy of the command line; when unset, `job_policies` (from the configuration) decide
+  // per job, and snapshots of a job without one are kept.
+  std::optional<Policy> policy;
+  std::map<std::string, Policy> job_policies;
+  std::optional<Policy> default_policy;  // the repository's, for jobs without their own
+  std::vector<std::string> group_by = {"host", "job"};  // any of host, job, paths, tags
+  repo::SnapshotFilter filter;
+  std::vector<std::string> snapshots;  // forget exactly these (ids or prefixes), no policy
+  bool dry_run = false;
+  bool allow_remove_all = false;
+  bool json = false;
+  // S3 Object Lock: snapshot objects younger than this (plus a day for the backup's own
+  // duration) are still under retention and are kept. 0 = none.
+  int64_t retention_ns = 0;
+  int64_t now_ns = 0;  // 0 = the clock
+};
+
+// Decides, prints (text or JSON) and, unless dry_run, forgets. Returns the exit code.
+int forget(repo::Repository& repo, const ForgetOptions& options);
+
+struct GcOptions {
+  bool dry_run = false;
+  bool json = false;
+  // A pack whose unused share exceeds this (percent of its bytes) is repacked.
+  double max_unused_percent = 10;
+  // Bytes of live blobs repacked at most per run (0 = no limit).
+  uint64_t max_repack_bytes = 0;
+  // Condemned packs are deleted by a later run only after this much time.
+  int64_t grace_ns = 3600LL * 1000000000;
+  // A live lock that started less than this after a condemnation still blocks its deletion
+  // (clock skew between hosts).
+  int64_t skew_ns = 300LL * 1000000000;
+  // S3 Object Lock: a pack is deleted only when its retention has certainly ended (this long
+  // after it was condemned). 0 = none.
+  int64_t retention_ns = 0;
+};
+
+// Garbage collection. Returns the exit code.
+int gc(repo::Repository& repo, const GcOptions& options);
+
+// Refuses (Error(not_permitted), exit 22) when the storage does not let us delete: writes and
+// removes a probe lock object. Call before changing anything.
+void require_deletes(repo::Repository& repo);
+
+}  // namespace lifeboat::ops::prune
