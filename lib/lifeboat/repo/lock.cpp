@@ -77,6 +77,19 @@ std::string process_scope() {
 RepoLock::RepoLock(Repository& repo, LockInfo info, LockTiming timing)
     : m_repo(repo), m_info(std::move(info)), m_timing(timing) {}
 
+std::unique_ptr<RepoLock> RepoLock::acquire_for_reading(Repository& repo,
+                                                        const std::string& operation) {
+  try {
+    return acquire(repo, false, operation);
+  } catch (const storage::PermanentError& e) {
+    log::warn(
+        "unable to take a shared lock for {} ({}); going on without one: a prune running "
+        "meanwhile could delete data this {} needs",
+        operation, e.what(), operation);
+    return nullptr;
+  }
+}
+
 std::vector<LockInfo> RepoLock::live_locks(Repository& repo, const Id32& own) {
   std::vector<LockInfo> out;
   for (auto& id : repo.list_ids(Kind::lock)) {

@@ -46,6 +46,11 @@ class RepoLock {
   // any lock when exclusive, an exclusive one, or (solo) another lock of the same operation.
   static std::unique_ptr<RepoLock> acquire(Repository& repo, bool exclusive,
                                            const std::string& operation, bool solo = false);
+  // A shared lock for a reader (restore, dump, verify) so that a prune does not delete packs
+  // it may still read; when the storage does not let this host write (read-only
+  // credentials), warns and returns nullptr: the reader goes on unprotected.
+  static std::unique_ptr<RepoLock> acquire_for_reading(Repository& repo,
+                                                       const std::string& operation);
   // The other live locks (not stale, not this process's), for a prune deciding whether
   // anything that started before a time is still running. Unreadable ones are skipped.
   static std::vector<LockInfo> live_locks(Repository& repo, const Id32& own);

@@ -6,6 +6,7 @@
 
 #include "lifeboat/core/log.hpp"
 #include "lifeboat/core/reporter.hpp"
+#include "lifeboat/repo/lock.hpp"
 #include "lifeboat/restore/restorer.hpp"
 #include "lifeboat/restore/tar.hpp"
 #include "lifeboat/util/fs.hpp"
@@ -301,6 +302,7 @@ int dump(repo::Repository& repo, const Selection& sel, const std::string& spec,
          const std::string& path, bool tar) {
   repo.require_read("dumping content");
   auto r = select_snapshot(repo, sel, spec);
+  auto lock = repo::RepoLock::acquire_for_reading(repo, "dump");
   repo.load_index();
   if (tar) {
     if (!path.empty()) throw UsageError("dump --tar writes the whole snapshot: give no PATH");
@@ -353,6 +355,8 @@ int restore(repo::Repository& repo, const Selection& sel, const RestoreOptions& 
   ro.numeric_owner = o.numeric_owner;
   repo.require_read("restoring");
   auto r = select_snapshot(repo, sel, o.snapshot);
+  std::unique_ptr<repo::RepoLock> lock;
+  if (!o.dry_run) lock = repo::RepoLock::acquire_for_reading(repo, "restore");
   repo.load_index();
   Reporter reporter;
   lifeboat::restore::Restorer restorer(repo, reporter, ro);

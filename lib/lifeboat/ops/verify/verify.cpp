@@ -1,4 +1,5 @@
 #include "lifeboat/ops/verify/verify.hpp"
+#include "lifeboat/repo/lock.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -86,7 +87,7 @@ std::vector<repo::PackInfo> choose_subset(std::vector<repo::PackInfo> packs,
 // Re-hashes every content-addressed object against its name (no key needed).
 void quick_check(storage::Storage& storage, Problems& problems, json& summary) {
   uint64_t objects = 0, bytes = 0;
-  for (const char* dir : {"data/", "index/", "snapshots/", "keys/"}) {
+  for (const char* dir : {"data/", "index/", "snapshots/", "keys/", "tombstones/", "condemned/"}) {
     storage.list(dir, [&](const storage::ObjectInfo& info) {
       cancel::check();
       Bytes data;
@@ -135,6 +136,8 @@ int run(repo::Repository& repo, const Options& o) {
   Problems problems;
   json quick_summary = json::object();
   if (o.quick) quick_check(repo.storage(), problems, quick_summary);
+  // Shared, like a backup's: a prune waits for it before deleting packs it may read.
+  auto lock = repo::RepoLock::acquire_for_reading(repo, "verify");
   // 1. index
   try {
     repo.load_index();
