@@ -4,7 +4,8 @@
 # offered by its bash, zsh and fish completions.
 #
 # usage: check_docs.sh BUILD_DIR SOURCE_ROOT
-#   BUILD_DIR holds the executables backup-create, backup-restore, backup-verify.
+#   BUILD_DIR holds the executables backup-create, backup-restore,
+#   backup-verify and backup-prune.
 # Prints one FAIL line per missing (tool, option, file) on stderr, then
 # "N passed, M failed" on stdout; exits 1 when anything failed.
 
@@ -14,11 +15,12 @@ usage='usage: check_docs.sh BUILD_DIR SOURCE_ROOT'
 build=${1:?$usage}
 src=${2:?$usage}
 
-tools=(backup-create backup-restore backup-verify)
+tools=(backup-create backup-restore backup-verify backup-prune)
 declare -A subcommands=(
     [backup-create]='init key copy'
     [backup-restore]='snapshots ls diff dump'
     [backup-verify]=''
+    [backup-prune]='forget'
 )
 key_subcommands='list add remove passwd paper generate' # backup-create key SUB
 

@@ -153,6 +153,7 @@ void BlobSaver::write_index_locked(std::unique_lock<std::mutex>& lock) {
   m_unindexed.clear();
   lock.unlock();
   try {
+    if (m_index_guard) m_index_guard();
     m_repo.save_meta(Kind::index, encode_index(records));
   } catch (...) {
     lock.lock();

@@ -5,6 +5,8 @@
 // save() is called from one producer thread; flush() from the same thread.
 #pragma once
 
+#include <functional>
+
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -40,6 +42,10 @@ class BlobSaver {
   // Stores blobs even when the index already has them (prune's repacking moves live blobs
   // out of mostly unused packs). Call before the first save().
   void ignore_index() { m_use_index = false; }
+  // Called right before every index file is written; a backup passes its lock's check, so
+  // that a run whose lock expired (a prune may have deleted its unindexed packs meanwhile)
+  // never indexes them.
+  void set_index_guard(std::function<void()> guard) { m_index_guard = std::move(guard); }
   // True when the blob is stored or queued.
   bool known(const Id32& id);
   // Stores every queued blob and partial pack, then writes the index. Rethrows failures.
@@ -71,6 +77,7 @@ class BlobSaver {
 
   Repository& m_repo;
   bool m_use_index = true;
+  std::function<void()> m_index_guard;
   std::mutex m_mutex;
   std::condition_variable m_cv_jobs;
   std::condition_variable m_cv_space;

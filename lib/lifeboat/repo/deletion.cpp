@@ -56,21 +56,37 @@ SignedTombstone decode_tombstone(ByteView data, const std::string& what_s) {
   }
 }
 
-Bytes encode_condemnation(const Condemnation& c) {
-  return to_cbor(
-      Json{{"v", 1}, {"time", c.time_ns}, {"host", c.host}, {"index", bin(encode_index(c.packs))}});
+Bytes condemnation_message(ByteView body) {
+  Bytes msg = to_bytes("lifeboat-v1 condemned");
+  append(msg, body);
+  return msg;
 }
 
-Condemnation decode_condemnation(ByteView data, const std::string& what_s) {
+Bytes encode_condemnation(const Condemnation& c, const crypto::Key32& signing_private) {
+  Bytes body = to_cbor(Json{{"v", 1},
+                            {"time", c.time_ns},
+                            {"host", c.host},
+                            {"signer", bin(c.signer.view())},
+                            {"index", bin(encode_index(c.packs))}});
+  auto sig = crypto::ed25519_sign(signing_private, condemnation_message(body));
+  return to_cbor(Json{{"body", bin(body)}, {"sig", bin(sig)}});
+}
+
+SignedCondemnation decode_condemnation(ByteView data, const std::string& what_s) {
   const char* what = what_s.c_str();
   try {
-    Json j = from_cbor(data, what);
+    Json outer = from_cbor(data, what);
+    SignedCondemnation out;
+    out.body = get_bin(outer, "body", what);
+    out.signature = get_bin(outer, "sig", what);
+    Json j = from_cbor(out.body, what);
     if (get_uint(j, "v", what) != 1) throw IntegrityError("{} has an unknown version", what);
-    Condemnation c;
+    Condemnation& c = out.condemnation;
     c.time_ns = get_int(j, "time", what);
     c.host = get_str(j, "host", what);
+    c.signer = get_id(j, "signer", what);
     c.packs = decode_index(get_bin(j, "index", what), what_s);
-    return c;
+    return out;
   } catch (const Json::exception& e) {
     throw IntegrityError("malformed {}: {}", what, e.what());
   }

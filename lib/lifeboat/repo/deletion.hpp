@@ -40,9 +40,20 @@ struct Condemnation {
   int64_t time_ns = 0;  // when the packs left the index (after the index rewrite)
   std::string host;
   std::vector<PackRecord> packs;  // headers may be empty for a pack whose own header is unreadable
+  Id32 signer;                    // key slot id
 };
 
-Bytes encode_condemnation(const Condemnation& c);
-Condemnation decode_condemnation(ByteView data, const std::string& what);
+struct SignedCondemnation {
+  Condemnation condemnation;
+  Bytes body;
+  Bytes signature;
+};
+
+// Signed like a tombstone (a write-only key could otherwise forge an early time and have a
+// prune delete a running backup's packs): CBOR {"body": bytes, "sig": bytes}, Ed25519 over
+// "lifeboat-v1 condemned" || body.
+Bytes encode_condemnation(const Condemnation& c, const crypto::Key32& signing_private);
+SignedCondemnation decode_condemnation(ByteView data, const std::string& what);
+Bytes condemnation_message(ByteView body);
 
 }  // namespace lifeboat::repo

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <map>
 
 #include "lifeboat/core/log.hpp"
 #include "lifeboat/repo/detail/cbor.hpp"
@@ -91,16 +92,34 @@ std::unique_ptr<RepoLock> RepoLock::acquire_for_reading(Repository& repo,
 }
 
 std::vector<LockInfo> RepoLock::live_locks(Repository& repo, const Id32& own) {
-  std::vector<LockInfo> out;
-  for (auto& id : repo.list_ids(Kind::lock)) {
-    if (id == own) continue;
-    try {
-      LockInfo l = decode_lock(repo.load_meta(Kind::lock, id), "lock " + id.hex().substr(0, 8));
-      if (l.expires_ns >= now_ns()) out.push_back(std::move(l));
-    } catch (const IntegrityError&) {
-      // removed meanwhile (refreshed), or unreadable: not a live lock
+  // A lock being refreshed is written anew and its old object removed: a listing may show
+  // only the old one, gone by the time it is read. Then list again (and keep what was read:
+  // counting a lock twice is harmless, missing one is not).
+  std::map<Id32, LockInfo> found;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    bool vanished = false;
+    for (auto& id : repo.list_ids(Kind::lock)) {
+      if (id == own || found.count(id)) continue;
+      Bytes sealed;
+      if (!repo.storage().get(object_key(Kind::lock, id), sealed)) {
+        vanished = true;
+        continue;
+      }
+      try {
+        if (crypto::sha256(sealed) != id) continue;
+        found.emplace(id, decode_lock(open_object(repo.keys().meta_key, repo.config().id,
+                                                  Kind::lock, sealed, "lock"),
+                                      "lock " + id.hex().substr(0, 8)));
+      } catch (const IntegrityError&) {
+        // unreadable: not a lock anybody can honour
+      }
     }
+    if (!vanished) break;
   }
+  std::vector<LockInfo> out;
+  int64_t now = now_ns();
+  for (auto& [id, l] : found)
+    if (l.expires_ns >= now) out.push_back(std::move(l));
   return out;
 }
 

@@ -269,6 +269,12 @@ const std::map<Id32, KeySlot>& Repository::signers() {
   return *m_signers;
 }
 
+bool Repository::signed_by_full_key(const Id32& signer, ByteView msg, ByteView signature) {
+  auto it = signers().find(signer);
+  return it != signers().end() && !it->second.retired && it->second.access == Access::full &&
+         crypto::ed25519_verify(it->second.signing_public, msg, signature);
+}
+
 const std::set<Id32>& Repository::forgotten() {
   if (m_forgotten) return *m_forgotten;
   m_forgotten.emplace();
@@ -276,12 +282,8 @@ const std::set<Id32>& Repository::forgotten() {
     try {
       std::string what = "tombstone " + id.hex().substr(0, 8);
       SignedTombstone st = decode_tombstone(load_meta(Kind::tombstone, id), what);
-      auto it = signers().find(st.tombstone.signer);
-      if (it == signers().end() || it->second.retired || it->second.access != Access::full)
+      if (!signed_by_full_key(st.tombstone.signer, tombstone_message(st.body), st.signature))
         throw IntegrityError("{} is not signed by a current full key of this repository", what);
-      if (!crypto::ed25519_verify(it->second.signing_public, tombstone_message(st.body),
-                                  st.signature))
-        throw IntegrityError("{} has a bad signature", what);
       m_forgotten->insert(st.tombstone.snapshots.begin(), st.tombstone.snapshots.end());
     } catch (const IntegrityError& e) {
       log::warn("ignoring a tombstone: {}", e.what());

@@ -94,6 +94,10 @@ class Repository {
   // Snapshot ids that valid tombstones (signed by a current full key) declare forgotten: their
   // absence is not a rollback. Damaged or untrusted tombstones are skipped with a warning.
   const std::set<Id32>& forgotten();
+  // True when `signer` is a current (not removed) full-key slot of this repository and the
+  // Ed25519 signature over msg verifies (tombstones, condemnation records).
+  bool signed_by_full_key(const Id32& signer, ByteView msg, ByteView signature);
+  const crypto::Key32& signing_key() const { return m_unlocked.signing_private; }
   // Forgets snapshots: writes a tombstone naming them (signed with this key, which must be a
   // full key: Error(not_permitted) otherwise), then removes their objects.
   void forget(const std::vector<Id32>& ids);

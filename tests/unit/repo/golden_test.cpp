@@ -290,13 +290,20 @@ TEST_CASE("golden: condemned", "[golden]") {
   empty.id = crypto::sha256(as_bytes("garbage"));
   empty.size = 7;
   c.packs = {r, empty};
-  Bytes sealed = seal_object(f.keys.meta_key, f.repo_id, Kind::condemned, encode_condemnation(c));
+  auto signing = crypto::ed25519_generate();
+  c.signer = crypto::sha256(signing.public_key);
+  Bytes sealed = seal_object(f.keys.meta_key, f.repo_id, Kind::condemned,
+                             encode_condemnation(c, signing.private_key));
   Bytes g = golden("condemned.bin", sealed);
   Bytes plain = open_object(f.keys.meta_key, f.repo_id, Kind::condemned, g, "condemned");
-  auto back = decode_condemnation(plain, "condemned");
+  auto sc = decode_condemnation(plain, "condemned");
+  CHECK(crypto::ed25519_verify(signing.public_key, condemnation_message(sc.body), sc.signature));
+  CHECK_FALSE(crypto::ed25519_verify(signing.public_key, tombstone_message(sc.body), sc.signature));
+  const auto& back = sc.condemnation;
+  CHECK(back.signer == c.signer);
   CHECK(back.time_ns == c.time_ns);
   REQUIRE(back.packs.size() == 2);
   CHECK(back.packs[0].header.blobs.size() == 1);
   CHECK(back.packs[1].header.blobs.empty());
-  CHECK(encode_condemnation(back) == plain);
+  CHECK(encode_condemnation(back, signing.private_key) == plain);
 }

@@ -127,6 +127,7 @@ int copy(repo::Repository& src, repo::Repository& dst, const CopyOptions& o) {
 
   nlohmann::json out = nlohmann::json::array();
   repo::BlobSaver saver(dst);
+  if (lock) saver.set_index_guard([&] { lock->check_valid(); });
   Copier copier(src, dst, saver);
   int copied = 0, already = 0;
   for (const auto* r : selected) {

@@ -75,6 +75,7 @@ int run(repo::Repository& repo, const Options& o) {
       o.stdin_mode ? source::files::FilesCache{} : source::files::FilesCache::load(cache_path);
   Reporter reporter;
   repo::BlobSaver saver(repo);
+  saver.set_index_guard([&] { lock->check_valid(); });
   source::files::Scanner scanner(repo, saver, cache, reporter);
   Id32 tree = o.stdin_mode ? scanner.scan_stream(0, stdin_path) : scanner.scan(scan);
   saver.flush();

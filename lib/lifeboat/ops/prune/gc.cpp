@@ -72,6 +72,8 @@ class Collector {
       try {
         m_roots.emplace_back(id, m_repo.load_snapshot(id).snapshot.tree);
       } catch (const IntegrityError& e) {
+        // Forgotten meanwhile (a forget running beside this prune): it needs nothing now.
+        if (!m_repo.storage().stat(repo::object_key(repo::Kind::snapshot, id))) continue;
         throw IntegrityError(
             "{}; prune cannot tell which data this snapshot needs, so nothing was changed. Check "
             "it with backup-verify, and forget it by id (backup-prune forget {}) if it cannot be "
@@ -89,12 +91,17 @@ class Collector {
     });
     for (auto& id : m_repo.list_ids(repo::Kind::condemned)) {
       try {
-        auto c = repo::decode_condemnation(m_repo.load_meta(repo::Kind::condemned, id),
-                                           "condemned " + id.hex().substr(0, 8));
+        std::string what = "condemnation record " + id.hex().substr(0, 8);
+        auto sc = repo::decode_condemnation(m_repo.load_meta(repo::Kind::condemned, id), what);
+        if (!m_repo.signed_by_full_key(sc.condemnation.signer, repo::condemnation_message(sc.body),
+                                       sc.signature))
+          throw IntegrityError("{} is not signed by a current full key of this repository", what);
+        repo::Condemnation c = std::move(sc.condemnation);
         for (auto& r : c.packs) {
           auto& slot = m_condemned[r.id];
           // Condemned twice (an interrupted rewrite of a record): the later time is the safe one.
           if (c.time_ns >= slot.time_ns) slot = {r, c.time_ns};
+          for (auto& b : r.header.blobs) m_condemned_blobs.emplace(b.id, std::make_pair(r.id, b));
         }
         m_records.emplace_back(id, std::move(c));
       } catch (const IntegrityError& e) {
@@ -268,17 +275,35 @@ class Collector {
     if (depth > k_max_depth)
       throw IntegrityError("snapshot {}: directories nested more than {} deep; prune refuses",
                            snap.hex().substr(0, 12), k_max_depth);
-    if (!m_repo.index().contains(tid))
+    repo::Tree tree;
+    if (m_repo.index().contains(tid)) {
+      tree = m_repo.read_tree(tid);
+    } else if (auto it = m_condemned_blobs.find(tid); it != m_condemned_blobs.end()) {
+      tree = read_condemned_tree(tid, it->second.first, it->second.second);
+    } else {
       throw IntegrityError(
           "snapshot {} needs directory data {} that is not in the index; prune changed nothing "
           "(run backup-verify to see the damage)",
           snap.hex().substr(0, 12), tid.hex().substr(0, 16));
-    repo::Tree tree = m_repo.read_tree(tid);
+    }
     for (auto& n : tree.nodes) {
       for (auto& c : n.content)
         if (!c.hole) m_used.insert(c.chunk);
       if (n.subtree) walk(*n.subtree, snap, depth + 1);
     }
+  }
+
+  repo::Tree read_condemned_tree(const Id32& tid, const Id32& pack, const repo::BlobEntry& e) {
+    const auto& rec = m_condemned.at(pack).record;
+    Bytes stored;
+    std::string key = repo::object_key(repo::Kind::data_blob, pack);
+    if (e.type != repo::BlobType::tree ||
+        !m_repo.storage().get(key, stored, storage::Range{e.offset, e.length}))
+      throw IntegrityError("directory data {} is only in condemned pack '{}', which is gone",
+                           tid.hex().substr(0, 16), key);
+    repo::PackInfo info{pack, rec.size, rec.header.wrap};
+    return repo::decode_tree(m_repo.decode_blob(info, e, stored),
+                             "tree " + tid.hex().substr(0, 16));
   }
 
   repo::Repository& m_repo;
@@ -287,6 +312,9 @@ class Collector {
   std::vector<Id32> m_index_files;
   std::unordered_map<Id32, uint64_t, Id32Hash> m_stored;
   std::unordered_map<Id32, Condemned, Id32Hash> m_condemned;
+  // Blobs of condemned packs: a tree a backup reused from one is read from there (the pack is
+  // then revived, as for data).
+  std::unordered_map<Id32, std::pair<Id32, repo::BlobEntry>, Id32Hash> m_condemned_blobs;
   std::vector<std::pair<Id32, repo::Condemnation>> m_records;
   std::vector<repo::PackRecord> m_records_live;
   std::unordered_map<Id32, size_t, Id32Hash> m_live_ids;
@@ -333,13 +361,16 @@ int gc(repo::Repository& repo, const GcOptions& o) {
   repo.require_read("prune (it reads every directory to find the data still needed)");
   std::unique_ptr<repo::RepoLock> lock;
   if (!o.dry_run) lock = repo::RepoLock::acquire(repo, false, "prune", true);
+  // Locks before snapshots: a backup that started before a condemnation is then either still
+  // running (its lock is seen) or finished (its snapshot is listed after this, and what it
+  // used is revived). Other prunes are excluded by the lock.
+  Id32 own = lock ? lock->id() : Id32{};
+  auto locks = repo::RepoLock::live_locks(repo, own);
+  int64_t now = repo::now_ns();
   Collector c(repo, o);
   c.load();
   c.mark_used();
-  Id32 own = lock ? lock->id() : Id32{};
-  auto locks = repo::RepoLock::live_locks(repo, own);
-  // Other prunes are excluded by the lock; a lock of "delete probe" is never live.
-  Plan p = c.plan(locks, repo::now_ns());
+  Plan p = c.plan(locks, now);
 
   uint64_t repacked_written = 0;
   size_t index_after = c.index_files().size();
@@ -348,9 +379,10 @@ int gc(repo::Repository& repo, const GcOptions& o) {
   if (!o.dry_run) {
     lock->check_valid();
     // Phase two of earlier runs first: these packs are in no index.
-    for (auto& id : p.remove) {
+    for (size_t i = 0; i < p.remove.size(); ++i) {
       cancel::check();
-      repo.storage().remove(repo::object_key(repo::Kind::data_blob, id));
+      if (i % 64 == 63) lock->check_valid();  // a prune stopped mid-way must not go on
+      repo.storage().remove(repo::object_key(repo::Kind::data_blob, p.remove[i]));
     }
     // Live blobs of mostly unused packs move to new packs (and a new index file) first.
     repacked_written = c.repack(p.repack);
@@ -369,15 +401,17 @@ int gc(repo::Repository& repo, const GcOptions& o) {
       rec.time_ns = repo::now_ns();
       rec.host = host_name();
       rec.packs = std::move(condemned);
-      repo.save_meta(repo::Kind::condemned, repo::encode_condemnation(rec));
+      rec.signer = repo.unlocked().slot.id;
+      repo.save_meta(repo::Kind::condemned, repo::encode_condemnation(rec, repo.signing_key()));
     }
     // Earlier records lose what was deleted, revived or is back in the index.
     for (auto& [id, rec] : c.records()) {
       repo::Condemnation rest = rec;
       std::erase_if(rest.packs, [&](const repo::PackRecord& r) { return p.settled.count(r.id); });
       if (rest.packs.size() == rec.packs.size()) continue;
+      rest.signer = repo.unlocked().slot.id;
       if (!rest.packs.empty())
-        repo.save_meta(repo::Kind::condemned, repo::encode_condemnation(rest));
+        repo.save_meta(repo::Kind::condemned, repo::encode_condemnation(rest, repo.signing_key()));
       repo.storage().remove(repo::object_key(repo::Kind::condemned, id));
     }
     lock->release();

@@ -40,7 +40,7 @@ struct GcOptions {
   bool json = false;
   // A pack whose unused share exceeds this (percent of its bytes) is repacked.
   double max_unused_percent = 10;
-  // Bytes of live blobs repacked at most per run (0 = no limit).
+  // Bytes of packs (their whole size) repacked at most per run (0 = no limit).
   uint64_t max_repack_bytes = 0;
   // Condemned packs are deleted by a later run only after this much time.
   int64_t grace_ns = 3600LL * 1000000000;
