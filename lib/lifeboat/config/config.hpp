@@ -16,7 +16,7 @@ namespace lifeboat::config {
 // names and value shapes are checked here; backup-prune turns it into a policy.
 struct RetentionConfig {
   std::vector<std::pair<std::string, std::string>> rules;  // keep-tag appears once per tag
-  std::string where;                                         // "file:line"
+  std::string where;                                       // "file:line"
   bool empty() const { return rules.empty(); }
 };
 

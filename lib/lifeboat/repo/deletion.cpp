@@ -8,11 +8,13 @@
 namespace lifeboat::repo {
 using namespace detail;
 
-Bytes tombstone_message(ByteView body) {
-  Bytes msg = to_bytes("lifeboat-v1 tombstone");
-  append(msg, body);
-  return msg;
-}
+namespace {
+constexpr const char* k_tombstone_context = "lifeboat-v1 tombstone";
+constexpr const char* k_condemned_context = "lifeboat-v1 condemned";
+}  // namespace
+
+Bytes tombstone_message(ByteView body) { return signed_message(k_tombstone_context, body); }
+Bytes condemnation_message(ByteView body) { return signed_message(k_condemned_context, body); }
 
 Bytes encode_tombstone(const Tombstone& t, const crypto::Key32& signing_private) {
   std::vector<Id32> ids = t.snapshots;
@@ -25,17 +27,16 @@ Bytes encode_tombstone(const Tombstone& t, const crypto::Key32& signing_private)
                             {"user", t.user},
                             {"snapshots", list},
                             {"signer", bin(t.signer.view())}});
-  auto sig = crypto::ed25519_sign(signing_private, tombstone_message(body));
-  return to_cbor(Json{{"body", bin(body)}, {"sig", bin(sig)}});
+  return encode_signed_body(k_tombstone_context, body, signing_private);
 }
 
 SignedTombstone decode_tombstone(ByteView data, const std::string& what_s) {
   const char* what = what_s.c_str();
   try {
-    Json outer = from_cbor(data, what);
+    auto [body, signature] = decode_signed_body(data, what);
     SignedTombstone out;
-    out.body = get_bin(outer, "body", what);
-    out.signature = get_bin(outer, "sig", what);
+    out.body = std::move(body);
+    out.signature = std::move(signature);
     Json j = from_cbor(out.body, what);
     if (get_uint(j, "v", what) != 1) throw IntegrityError("{} has an unknown version", what);
     Tombstone& t = out.tombstone;
@@ -56,29 +57,22 @@ SignedTombstone decode_tombstone(ByteView data, const std::string& what_s) {
   }
 }
 
-Bytes condemnation_message(ByteView body) {
-  Bytes msg = to_bytes("lifeboat-v1 condemned");
-  append(msg, body);
-  return msg;
-}
-
 Bytes encode_condemnation(const Condemnation& c, const crypto::Key32& signing_private) {
   Bytes body = to_cbor(Json{{"v", 1},
                             {"time", c.time_ns},
                             {"host", c.host},
                             {"signer", bin(c.signer.view())},
                             {"index", bin(encode_index(c.packs))}});
-  auto sig = crypto::ed25519_sign(signing_private, condemnation_message(body));
-  return to_cbor(Json{{"body", bin(body)}, {"sig", bin(sig)}});
+  return encode_signed_body(k_condemned_context, body, signing_private);
 }
 
 SignedCondemnation decode_condemnation(ByteView data, const std::string& what_s) {
   const char* what = what_s.c_str();
   try {
-    Json outer = from_cbor(data, what);
+    auto [body, signature] = decode_signed_body(data, what);
     SignedCondemnation out;
-    out.body = get_bin(outer, "body", what);
-    out.signature = get_bin(outer, "sig", what);
+    out.body = std::move(body);
+    out.signature = std::move(signature);
     Json j = from_cbor(out.body, what);
     if (get_uint(j, "v", what) != 1) throw IntegrityError("{} has an unknown version", what);
     Condemnation& c = out.condemnation;

@@ -62,20 +62,16 @@ Snapshot decode_snapshot_body(ByteView body, const std::string& what_s) {
 }
 
 Bytes encode_signed(const Snapshot& s, const crypto::Key32& signing_private) {
-  Bytes body = encode_snapshot_body(s);
-  Bytes msg = to_bytes("lifeboat-v1 snapshot");
-  append(msg, body);
-  auto sig = crypto::ed25519_sign(signing_private, msg);
-  return to_cbor(Json{{"body", bin(body)}, {"sig", bin(sig)}});
+  return encode_signed_body("lifeboat-v1 snapshot", encode_snapshot_body(s), signing_private);
 }
 
 SignedSnapshot decode_signed(ByteView data, const std::string& what_s) {
   const char* what = what_s.c_str();
   try {
-    Json j = from_cbor(data, what);
+    auto [body, signature] = decode_signed_body(data, what);
     SignedSnapshot out;
-    out.body = get_bin(j, "body", what);
-    out.signature = get_bin(j, "sig", what);
+    out.body = std::move(body);
+    out.signature = std::move(signature);
     out.snapshot = decode_snapshot_body(out.body, what_s);
     return out;
   } catch (const Json::exception& e) {

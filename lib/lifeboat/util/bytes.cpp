@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "lifeboat/core/error.hpp"
 
 namespace lifeboat {
@@ -56,6 +58,14 @@ Id32 id_from(ByteView data) {
 }
 
 std::string Id32::hex() const { return to_hex(bytes); }
+
+std::string human_bytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
+}
 
 bool Id32::is_zero() const {
   for (auto b : bytes)

@@ -25,6 +25,8 @@ struct Id32 {
 };
 
 std::string to_hex(ByteView data);
+// "512 B", "3.2 MiB", "1.5 GiB": sizes for people.
+std::string human_bytes(uint64_t bytes);
 // Parses lowercase or uppercase hex; throws UsageError on bad input.
 Bytes from_hex(std::string_view hex);
 // Parses exactly 64 hex digits; false on anything else.

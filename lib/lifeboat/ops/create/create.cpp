@@ -23,14 +23,6 @@ std::string cache_file(const Options& o, const repo::Repository& repo, const std
   return fmt::format("{}/{}/files-{}", o.cache_dir, repo.config().id.hex(), name);
 }
 
-std::string human(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) v /= 1024, ++u;
-  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
-}
-
 }  // namespace
 
 int run(repo::Repository& repo, const Options& o) {
@@ -127,8 +119,8 @@ int run(repo::Repository& repo, const Options& o) {
   } else {
     log::info("files: {} new, {} changed, {} unchanged; {} directories", stats.files_new,
               stats.files_changed, stats.files_unchanged, stats.dirs);
-    log::info("read {}, added {} ({} stored) in {:.1f}s", human(stats.bytes_read),
-              human(saved.bytes_added), human(saved.bytes_stored), seconds);
+    log::info("read {}, added {} ({} stored) in {:.1f}s", human_bytes(stats.bytes_read),
+              human_bytes(saved.bytes_added), human_bytes(saved.bytes_stored), seconds);
     if (!problems.empty())
       log::warn("{} item(s) could not be backed up and are missing from snapshot {}:",
                 problems.size(), id.hex().substr(0, 8));

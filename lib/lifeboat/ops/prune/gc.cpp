@@ -37,13 +37,6 @@ using IdSet = std::unordered_set<Id32, Id32Hash>;
 constexpr int k_max_depth = 4096;
 constexpr size_t k_blobs_per_index = 65536;
 
-std::string bytes_text(uint64_t n) {
-  if (n >= (1ull << 30)) return fmt::format("{:.2f} GiB", n / double(1ull << 30));
-  if (n >= (1ull << 20)) return fmt::format("{:.1f} MiB", n / double(1ull << 20));
-  if (n >= 1024) return fmt::format("{:.1f} KiB", n / 1024.0);
-  return fmt::format("{} B", n);
-}
-
 std::string pack_name(const Id32& id) { return id.hex().substr(0, 12); }
 
 struct Condemned {
@@ -441,19 +434,19 @@ int gc(repo::Repository& repo, const GcOptions& o) {
   }
   const char* would = o.dry_run ? "would " : "";
   log::info("{} snapshots need {} blobs in {} packs ({})", c.snapshot_count(), c.used_count(),
-            p.live.size() + p.repack.size(), bytes_text(live_bytes + p.repack_bytes));
+            p.live.size() + p.repack.size(), human_bytes(live_bytes + p.repack_bytes));
   log::info("{}delete {} condemned pack(s): {} freed", would, p.remove.size(),
-            bytes_text(p.remove_bytes));
+            human_bytes(p.remove_bytes));
   if (!p.revive.empty())
     log::info("{}revive {} condemned pack(s) that a newer snapshot needs", would, p.revive.size());
   if (p.waiting_packs)
     log::info("{} condemned pack(s) wait: {}", p.waiting_packs, fmt::join(p.waiting, "; "));
   log::info("{}condemn {} unused pack(s) ({}), deleted by a prune after {}", would,
-            p.condemn.size() + p.repack.size(), bytes_text(p.condemn_bytes + p.repack_bytes),
+            p.condemn.size() + p.repack.size(), human_bytes(p.condemn_bytes + p.repack_bytes),
             repo::format_time(repo::now_ns() + o.grace_ns));
   if (!p.repack.empty())
     log::info("{}repack {} mostly unused pack(s): {} of live data {}", would, p.repack.size(),
-              bytes_text(o.dry_run ? p.repack_used_bytes : repacked_written),
+              human_bytes(o.dry_run ? p.repack_used_bytes : repacked_written),
               o.dry_run ? "to move" : "moved");
   if (!o.dry_run && rewrite_index)
     log::info("index: {} file(s) → {}", c.index_files().size(), index_after);

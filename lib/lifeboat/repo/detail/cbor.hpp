@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "lifeboat/core/error.hpp"
+#include "lifeboat/crypto/crypto.hpp"
 #include "lifeboat/util/bytes.hpp"
 
 namespace lifeboat::repo::detail {
@@ -131,6 +132,28 @@ std::array<std::byte, N> get_fixed(const Json& j, const char* name, const char* 
   std::array<std::byte, N> out;
   std::copy(b.begin(), b.end(), out.begin());
   return out;
+}
+
+// Signed objects (snapshots, tombstones, condemnation records): the plaintext is
+// CBOR {"body": bytes, "sig": bytes}, sig = Ed25519 over context || body.
+inline Bytes signed_message(std::string_view context, ByteView body) {
+  Bytes msg = to_bytes(context);
+  append(msg, body);
+  return msg;
+}
+inline Bytes encode_signed_body(std::string_view context, const Bytes& body,
+                                const crypto::Key32& signing_private) {
+  auto sig = crypto::ed25519_sign(signing_private, signed_message(context, body));
+  return to_cbor(Json{{"body", bin(body)}, {"sig", bin(sig)}});
+}
+struct SignedBody {
+  Bytes body;
+  Bytes signature;
+};
+// Throws Json::exception or IntegrityError; callers map both to IntegrityError.
+inline SignedBody decode_signed_body(ByteView data, const char* what) {
+  Json outer = from_cbor(data, what);
+  return {get_bin(outer, "body", what), get_bin(outer, "sig", what)};
 }
 
 }  // namespace lifeboat::repo::detail
