@@ -102,6 +102,33 @@ expect_exit 0 "verify --read-data after the revival" -- backup-verify --read-dat
 backup-restore dump latest --job running revenant >"$T/revenant.back" 2>/dev/null
 check "the running backup's data restores bit-exact" cmp "$T/revenant" "$T/revenant.back"
 
+# --- directory data revived: a backup frozen after it loaded the index reuses only trees ----
+# Its every tree and file is already stored (by a snapshot that is then forgotten), so what the
+# frozen backup goes on to write references directory data that only condemned packs hold.
+mkdir -p "$T/tree-src/sub/deeper"
+head -c 50000 /dev/urandom >"$T/tree-src/sub/deeper/file"
+echo top >"$T/tree-src/top"
+backup-create -q --job trees --time "2026-11-12 12:00" "$T/tree-src" >/dev/null
+old=$(backup-restore snapshots --json --job trees | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+backup-prune forget "$old" >/dev/null 2>&1
+# The backup's first upload is its lock; it stops (SIGSTOP) before its second one.
+LIFEBOAT_TEST_FAULTS=put:2:stop backup-create --job trees2 "$T/tree-src" >"$T/frozen.out" 2>&1 &
+frozen=$!
+for _ in $(seq 100); do [ "$(ps -o stat= -p $frozen | cut -c1)" = T ] && break; sleep 0.1; done
+check "the backup is frozen after loading the index" test "$(ps -o stat= -p $frozen | cut -c1)" = T
+expect_exit 0 "prune while the frozen backup holds its lock: condemns its trees" -- backup-prune --grace 0 --json
+jcheck "the forgotten snapshot's packs are condemned" "$T/stdout" 'd["packs_condemned"] >= 2'
+expect_exit 0 "prune again: waits for the frozen backup" -- backup-prune --grace 0
+expect_stderr "wait: backup by .* running since" "the condemned packs wait for the frozen backup"
+kill -CONT $frozen
+wait $frozen
+check "the frozen backup finished after SIGCONT" test $? -eq 0
+expect_exit 0 "prune: revives the packs with the reused directory data" -- backup-prune --grace 0 -v
+expect_stderr "revive [1-9]" "the condemned tree pack is revived"
+expect_exit 0 "verify --read-data after the tree revival" -- backup-verify --read-data
+backup-restore latest --job trees2 --target "$T/trees-back" >/dev/null 2>&1
+check "the frozen backup's tree restores bit-exact" diff -r "$T/tree-src" "$T/trees-back${T}/tree-src"
+
 # --- refusals ---------------------------------------------------------------------------------
 cat >"$T/lifeboat.yaml" <<YAML
 repositories:

@@ -8,7 +8,7 @@ SCRIPT is a JSON list of answers, used one per request in order:
 action: "stall" (read the request, never answer), "drop" (close without answering),
 "truncate" (announce the whole body, send half, close). When the script runs out, the server
 answers 599. Each request is appended to LOG_FILE as one JSON line: method, path, headers
-(lowercased names), body length and SHA-256.
+(lowercased names), body length and SHA-256, and the body itself when it is short text.
 """
 import hashlib, json, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +17,16 @@ script = json.load(open(sys.argv[1]))
 port_file, log_file = sys.argv[2], sys.argv[3]
 lock = threading.Lock()
 state = {"next": 0}
+
+
+def small_text(body):
+    """The body as text when it is short UTF-8 (XML requests), else None."""
+    if len(body) > 4096:
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -35,7 +45,8 @@ class Handler(BaseHTTPRequestHandler):
                 f.write(json.dumps({"method": self.command, "path": self.path,
                                     "headers": {k.lower(): v for k, v in self.headers.items()},
                                     "length": len(body),
-                                    "sha256": hashlib.sha256(body).hexdigest()}) + "\n")
+                                    "sha256": hashlib.sha256(body).hexdigest(),
+                                    "text": small_text(body)}) + "\n")
         answer = script[i] if i < len(script) else {"status": 599, "body": "script exhausted"}
         action = answer.get("action")
         if action == "stall":

@@ -69,6 +69,14 @@ class Retry final : public Forwarding {
   void remove(const std::string& k) override {
     attempt("delete", k, [&] { inner().remove(k); });
   }
+  int64_t retained_until(const std::string& k) override {
+    int64_t v = 0;
+    attempt("look up the retention of", k, [&] { v = inner().retained_until(k); });
+    return v;
+  }
+  void retain_until(const std::string& k, int64_t until_ns) override {
+    attempt("extend the retention of", k, [&] { inner().retain_until(k, until_ns); });
+  }
 
  private:
   template <typename F>
@@ -244,6 +252,20 @@ class Logging final : public Forwarding {
       return std::string("done");
     });
   }
+  int64_t retained_until(const std::string& k) override {
+    int64_t v = 0;
+    run("retention", k, [&] {
+      v = inner().retained_until(k);
+      return fmt::format("until {}", v);
+    });
+    return v;
+  }
+  void retain_until(const std::string& k, int64_t until_ns) override {
+    run("retain", k, [&] {
+      inner().retain_until(k, until_ns);
+      return fmt::format("until {}", until_ns);
+    });
+  }
 
  private:
   template <typename F>
@@ -276,7 +298,8 @@ enum class Fault {
   garbage,
   empty,
   kill,
-  killafter
+  killafter,
+  stop
 };
 
 struct Rule {
@@ -368,6 +391,9 @@ class Faults final : public Forwarding {
         case Fault::kill:
           ::raise(SIGKILL);
           break;
+        case Fault::stop:  // the test sends SIGCONT when it is ready; then the call goes on
+          ::raise(SIGSTOP);
+          break;
         default:
           return r.fault;
       }
@@ -409,7 +435,7 @@ std::vector<Rule> parse_faults(const std::string& spec) {
         {"denied", Fault::denied},       {"enospc", Fault::enospc},
         {"truncate", Fault::truncate},   {"garbage", Fault::garbage},
         {"empty", Fault::empty},         {"kill", Fault::kill},
-        {"killafter", Fault::killafter}};
+        {"killafter", Fault::killafter}, {"stop", Fault::stop}};
     bool ok = false;
     for (auto& [n, v] : ops)
       if (op == n) r.op = v, ok = true;

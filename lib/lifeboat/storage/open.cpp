@@ -4,6 +4,20 @@
 
 namespace lifeboat::storage {
 
+int64_t Storage::retained_until(const std::string& key) {
+  throw PermanentError(fmt::format(
+      "look up the retention of {} at {}: this storage has no object retention (only S3 Object "
+      "Lock has)",
+      key, describe()));
+}
+
+void Storage::retain_until(const std::string& key, int64_t) {
+  throw PermanentError(fmt::format(
+      "extend the retention of {} at {}: this storage has no object retention (only S3 Object "
+      "Lock has)",
+      key, describe()));
+}
+
 std::unique_ptr<Storage> open(const std::string& url) { return open(url, Options{}); }
 
 std::unique_ptr<Storage> open(const std::string& url, const Options& options) {

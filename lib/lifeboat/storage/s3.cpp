@@ -95,6 +95,30 @@ std::string iso8601_in_days(unsigned days) {
   return buf;
 }
 
+std::string iso8601(int64_t ns) {
+  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// "2026-11-22T10:00:00Z" or "2026-11-22T10:00:00.000Z" (S3 listings and Object Lock headers);
+// nullopt for anything else.
+std::optional<int64_t> parse_iso8601(const std::string& s) {
+  std::tm tm{};
+  const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!end) return std::nullopt;
+  int64_t frac_ns = 0;
+  if (*end == '.') {
+    int64_t scale = 100000000;
+    for (++end; *end >= '0' && *end <= '9'; ++end, scale /= 10) frac_ns += (*end - '0') * scale;
+  }
+  if (std::string_view(end) != "Z") return std::nullopt;
+  return int64_t{timegm(&tm)} * 1000000000 + frac_ns;
+}
+
 using Query = std::vector<std::pair<std::string, std::string>>;
 
 class S3Storage final : public Storage {
@@ -219,6 +243,7 @@ class S3Storage final : public Storage {
         } catch (...) {
           throw TransientError(fmt::format("list {}: entry '{}' has no valid size", prefix, k));
         }
+        info.mtime_ns = parse_iso8601(c->child_text("LastModified")).value_or(0);
         fn(info);
       }
       if (doc->child_text("IsTruncated") != "true") return;
@@ -240,6 +265,59 @@ class S3Storage final : public Storage {
                       key, describe(), http::describe_status(r)),
           Exit::not_permitted);
     fail(r, "delete " + key);
+  }
+
+  int64_t retained_until(const std::string& key) override {
+    auto r = send("HEAD", key, {}, {}, {}, false, "look up the retention of " + key);
+    if (r.status == 404) {
+      check_bucket_after_404(r);
+      return 0;
+    }
+    if (r.status != 200) fail(r, "look up the retention of " + key);
+    std::string until = r.header("x-amz-object-lock-retain-until-date");
+    if (until.empty()) return 0;
+    auto ns = parse_iso8601(until);
+    if (!ns)
+      throw TransientError(fmt::format(
+          "look up the retention of {}: the answer's retain-until date '{}' is not a date", key,
+          until));
+    return *ns;
+  }
+
+  // PutObjectRetention on the current version. S3 refuses to shorten a COMPLIANCE retention,
+  // and this is only called to extend one.
+  void retain_until(const std::string& key, int64_t until_ns) override {
+    std::string what = "extend the retention of " + key;
+    if (m_opt.object_lock_mode.empty())
+      throw UsageError("{} at {}: no s3 object-lock-mode is configured", what, describe());
+    std::string xml = fmt::format(
+        "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>{}</Mode>"
+        "<RetainUntilDate>{}</RetainUntilDate></Retention>",
+        m_opt.object_lock_mode, iso8601(until_ns));
+    ByteView body = as_bytes(xml);
+    std::vector<http::Header> headers{{"Content-Type", "application/xml"}};
+    add_md5(headers, body);
+    auto r = send("PUT", key, {{"retention", ""}}, std::move(headers), body, true, what);
+    if (r.status == 200 || r.status == 204) return;
+    if (r.status == 404) {
+      check_bucket_after_404(r);
+      throw PermanentError(fmt::format("{} at {}: the object does not exist", what, describe()));
+    }
+    if (r.status == 405 || r.status == 501 ||
+        (r.status == 400 && std::string(as_chars(r.body)).find("Object Lock") != std::string::npos))
+      throw PermanentError(
+          fmt::format("{} at {}: the server does not support Object Lock retention on this "
+                      "bucket ({}); remove object-lock-mode and object-lock-days from the "
+                      "repository's s3 settings, or enable Object Lock on the bucket",
+                      what, describe(), http::describe_status(r)),
+          Exit::usage);
+    if (r.status == 403)
+      throw PermanentError(
+          fmt::format("{} at {}: the server refused ({}); the credentials need "
+                      "s3:PutObjectRetention (and s3:BypassGovernanceRetention is never used)",
+                      what, describe(), http::describe_status(r)),
+          Exit::not_permitted);
+    fail(r, what);
   }
 
   std::string describe() const override {

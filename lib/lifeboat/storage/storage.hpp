@@ -33,6 +33,7 @@ struct Range {
 struct ObjectInfo {
   std::string key;
   uint64_t size = 0;
+  int64_t mtime_ns = 0;  // when it was last written, where the listing says (S3); else 0
 };
 
 class Storage {
@@ -53,6 +54,14 @@ class Storage {
   virtual void remove(const std::string& key) = 0;
   // A human-readable location with every credential redacted.
   virtual std::string describe() const = 0;
+
+  // Object retention (S3 Object Lock): until when (ns since the epoch) the current version of
+  // the object is protected from deletion; 0 when it has no retention or does not exist.
+  // Stores without object retention throw PermanentError.
+  virtual int64_t retained_until(const std::string& key);
+  // Sets the retention of the object's current version to until_ns with the configured mode
+  // (only ever to extend it). Stores without object retention throw PermanentError.
+  virtual void retain_until(const std::string& key, int64_t until_ns);
 };
 
 struct Options;
@@ -78,6 +87,10 @@ class Forwarding : public Storage {
   }
   void remove(const std::string& k) override { m_inner->remove(k); }
   std::string describe() const override { return m_inner->describe(); }
+  int64_t retained_until(const std::string& k) override { return m_inner->retained_until(k); }
+  void retain_until(const std::string& k, int64_t until_ns) override {
+    m_inner->retain_until(k, until_ns);
+  }
 
  protected:
   Storage& inner() { return *m_inner; }

@@ -203,12 +203,18 @@ TEST_CASE("s3 protocol: listings follow continuation tokens", "[protocol]") {
               "</Contents></ListBucketResult>"),
        answer(200,
               "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>pre/snapshots/b"
-              "</Key><Size>22</Size></Contents></ListBucketResult>")}));
+              "</Key><LastModified>2026-11-22T10:20:30.500Z</LastModified><Size>22</Size>"
+              "</Contents></ListBucketResult>")}));
   std::vector<std::pair<std::string, uint64_t>> got;
-  server.open()->list("snapshots/",
-                      [&](const storage::ObjectInfo& o) { got.emplace_back(o.key, o.size); });
+  std::vector<int64_t> mtimes;
+  server.open()->list("snapshots/", [&](const storage::ObjectInfo& o) {
+    got.emplace_back(o.key, o.size);
+    mtimes.push_back(o.mtime_ns);
+  });
   CHECK(got ==
         std::vector<std::pair<std::string, uint64_t>>{{"snapshots/a", 1}, {"snapshots/b", 22}});
+  // 2026-11-22T10:20:30.5Z; no LastModified: unknown (0).
+  CHECK(mtimes == std::vector<int64_t>{0, 1795342830500000000});
   auto reqs = server.requests();
   REQUIRE(reqs.size() == 2);
   std::string second = reqs[1]["path"];
@@ -244,6 +250,75 @@ TEST_CASE("s3 protocol: 403 on delete is exit 22 and not retried", "[protocol]")
   CHECK(msg.find("Object Lock") != std::string::npos);
   CHECK(msg.find("secret-never-shown") == std::string::npos);
   CHECK(server.requests().size() == 1);
+}
+
+TEST_CASE("s3 protocol: Object Lock retention is read from HEAD and extended by PutObjectRetention",
+          "[protocol]") {
+  ScriptedServer server(
+      json::array({answer(200, "",
+                          {{"x-amz-object-lock-mode", "COMPLIANCE"},
+                           {"x-amz-object-lock-retain-until-date", "2027-01-02T03:04:05.000Z"}}),
+                   answer(200), answer(200)}));
+  storage::S3Options s3;
+  s3.object_lock_mode = "COMPLIANCE";
+  s3.object_lock_days = 30;
+  auto s = server.open(3, &s3);
+  CHECK(s->retained_until("data/00/00ff") == 1798859045000000000);  // 2027-01-02T03:04:05Z
+  CHECK(s->retained_until("snapshots/aa") == 0);                    // no retention
+  s->retain_until("data/00/00ff", 1800000000000000000);             // 2027-01-15T08:00:00Z
+  auto reqs = server.requests();
+  REQUIRE(reqs.size() == 3);
+  CHECK(reqs[0]["method"] == "HEAD");
+  CHECK(reqs[0]["path"] == "/bkt/pre/data/00/00ff");
+  CHECK(reqs[2]["method"] == "PUT");
+  CHECK(reqs[2]["path"] == "/bkt/pre/data/00/00ff?retention=");
+  std::string xml = reqs[2]["text"];
+  CHECK(xml ==
+        "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>COMPLIANCE</Mode>"
+        "<RetainUntilDate>2027-01-15T08:00:00Z</RetainUntilDate></Retention>");
+  CHECK(reqs[2]["headers"]["content-md5"] == crypto::base64_encode(crypto::md5(as_bytes(xml))));
+  CHECK(reqs[2]["headers"]["x-amz-content-sha256"] == to_hex(crypto::sha256(as_bytes(xml)).view()));
+  CHECK(std::string(reqs[2]["headers"]["authorization"]).find("content-md5") != std::string::npos);
+}
+
+TEST_CASE("s3 protocol: a store without Object Lock, or credentials without the right, say so",
+          "[protocol]") {
+  storage::S3Options s3;
+  s3.object_lock_mode = "GOVERNANCE";
+  s3.object_lock_days = 7;
+  std::string msg;
+  {  // s3rver and other stores without Object Lock
+    ScriptedServer server(json::array(
+        {answer(405,
+                "<Error><Code>MethodNotAllowed</Code><Message>The specified method is not allowed "
+                "against this resource.</Message></Error>")}));
+    CHECK(code_of([&] { server.open(3, &s3)->retain_until("config", 1800000000000000000); },
+                  &msg) == Exit::usage);
+    CHECK(msg.find("does not support Object Lock") != std::string::npos);
+    CHECK(msg.find("object-lock-mode") != std::string::npos);
+    CHECK(server.requests().size() == 1);  // not retried
+  }
+  {  // a bucket created without Object Lock
+    ScriptedServer server(json::array(
+        {answer(400,
+                "<Error><Code>InvalidRequest</Code><Message>Bucket is missing Object Lock "
+                "Configuration</Message></Error>")}));
+    CHECK(code_of([&] { server.open(3, &s3)->retain_until("config", 1800000000000000000); },
+                  &msg) == Exit::usage);
+    CHECK(msg.find("Bucket is missing Object Lock Configuration") != std::string::npos);
+  }
+  {
+    ScriptedServer server(json::array({answer(403, "<Error><Code>AccessDenied</Code></Error>")}));
+    CHECK(code_of([&] { server.open(3, &s3)->retain_until("config", 1800000000000000000); },
+                  &msg) == Exit::not_permitted);
+    CHECK(msg.find("s3:PutObjectRetention") != std::string::npos);
+    CHECK(msg.find("secret-never-shown") == std::string::npos);
+  }
+  {  // the local and in-memory stores have no retention at all
+    CHECK(code_of([&] { storage::open("mem://no-retention")->retained_until("config"); }, &msg) ==
+          Exit::storage);
+    CHECK(msg.find("no object retention") != std::string::npos);
+  }
 }
 
 TEST_CASE("s3 protocol: a failed multipart upload is aborted", "[protocol]") {

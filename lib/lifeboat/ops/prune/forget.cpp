@@ -13,8 +13,6 @@ namespace lifeboat::ops::prune {
 namespace {
 using nlohmann::json;
 
-constexpr int64_t k_day_ns = 86400LL * 1000000000;
-
 std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string s;
   for (auto& x : v) s += (s.empty() ? "" : sep) + x;
@@ -81,6 +79,15 @@ int forget(repo::Repository& repo, const ForgetOptions& o) {
     lock = repo::RepoLock::acquire(repo, false, "forget");
   }
   auto records = repo.load_snapshots();
+  // S3 Object Lock: a snapshot whose object is still retained (its upload's retention, or one a
+  // prune extended) is kept whatever the policy says; deleting it would only hide it behind a
+  // delete marker.
+  auto under_retention = [&](const repo::SnapshotRecord& r) -> std::optional<std::string> {
+    if (!o.retention_ns) return std::nullopt;
+    int64_t until = repo.storage().retained_until(repo::object_key(repo::Kind::snapshot, r.id));
+    if (until <= now) return std::nullopt;
+    return "object lock retention until " + repo::format_time(until);
+  };
 
   std::vector<std::pair<const repo::SnapshotRecord*, std::string>> explicit_removals;
   std::vector<Group> groups;
@@ -139,10 +146,11 @@ int forget(repo::Repository& repo, const ForgetOptions& o) {
               "snapshot {} of {} is dated in the future ({}): kept, and not counted by the policy",
               g.members[i]->id.hex().substr(0, 12), describe_key(g.key),
               repo::format_time(g.members[i]->snapshot.time_ns));
-        if (!d.keep && o.retention_ns &&
-            g.members[i]->snapshot.time_ns + o.retention_ns + k_day_ns > now) {
-          d.keep = true;
-          d.reasons.push_back("object lock retention");
+        if (!d.keep) {
+          if (auto why = under_retention(*g.members[i])) {
+            d.keep = true;
+            d.reasons.push_back(*why);
+          }
         }
       }
       bool any_kept = std::any_of(g.decisions.begin(), g.decisions.end(),
@@ -179,7 +187,10 @@ int forget(repo::Repository& repo, const ForgetOptions& o) {
   if (!explicit_removals.empty()) {
     if (!o.json) fmt::print("snapshots named on the command line:\n");
     json list = json::array();
-    for (auto& [r, why] : explicit_removals) emit(*r, false, {why}, list);
+    for (auto& [r, why] : explicit_removals) {
+      auto retained = under_retention(*r);
+      emit(*r, bool(retained), {retained ? *retained : why}, list);
+    }
     jgroups.push_back(
         {{"group", json::object()}, {"policy", "snapshots named"}, {"snapshots", list}});
   }

@@ -79,8 +79,10 @@ class Collector {
     m_repo.storage().list("data/", [&](const storage::ObjectInfo& info) {
       Id32 id;
       if (parse_id(info.key.substr(info.key.rfind('/') + 1), id) &&
-          info.key == repo::object_key(repo::Kind::data_blob, id))
+          info.key == repo::object_key(repo::Kind::data_blob, id)) {
         m_stored.emplace(id, info.size);
+        if (info.mtime_ns) m_mtime.emplace(id, info.mtime_ns);
+      }
     });
     for (auto& id : m_repo.list_ids(repo::Kind::condemned)) {
       try {
@@ -256,6 +258,11 @@ class Collector {
     return written;
   }
 
+  // When the pack was written, if the listing said (0 = unknown).
+  int64_t mtime(const Id32& pack) const {
+    auto it = m_mtime.find(pack);
+    return it == m_mtime.end() ? 0 : it->second;
+  }
   const std::vector<Id32>& index_files() const { return m_index_files; }
   const std::vector<std::pair<Id32, repo::Condemnation>>& records() const { return m_records; }
   size_t used_count() const { return m_used.size(); }
@@ -304,6 +311,7 @@ class Collector {
   std::vector<std::pair<Id32, Id32>> m_roots;  // snapshot, tree
   std::vector<Id32> m_index_files;
   std::unordered_map<Id32, uint64_t, Id32Hash> m_stored;
+  std::unordered_map<Id32, int64_t, Id32Hash> m_mtime;
   std::unordered_map<Id32, Condemned, Id32Hash> m_condemned;
   // Blobs of condemned packs: a tree a backup reused from one is read from there (the pack is
   // then revived, as for data).
@@ -327,6 +335,27 @@ void write_index(repo::Repository& repo, const std::vector<repo::PackRecord>& pa
     }
   }
   if (!batch.empty()) repo.save_meta(repo::Kind::index, repo::encode_index(batch));
+}
+
+// S3 Object Lock: every object still needed (live packs, index files, snapshots, tombstones,
+// keys, config) whose retention ends within half the retention period gets it extended to
+// now + the period, so data in use stays protected however old it is. Objects the listing
+// shows as written recently keep the retention of their upload and cost no request; the others
+// are looked up (HEAD) and extended only when due. Returns the number extended.
+size_t extend_retention(repo::Repository& repo,
+                        const std::vector<std::pair<std::string, int64_t>>& live, int64_t retention,
+                        int64_t now) {
+  int64_t due = now + retention / 2, until = now + retention;
+  size_t extended = 0;
+  for (size_t i = 0; i < live.size(); ++i) {
+    cancel::check();
+    auto& [key, mtime] = live[i];
+    if (mtime && mtime + retention > due) continue;
+    if (repo.storage().retained_until(key) > due) continue;
+    repo.storage().retain_until(key, until);
+    ++extended;
+  }
+  return extended;
 }
 
 }  // namespace
@@ -366,6 +395,8 @@ int gc(repo::Repository& repo, const GcOptions& o) {
   Plan p = c.plan(locks, now);
 
   uint64_t repacked_written = 0;
+  size_t extended = 0;
+  int64_t retained_until = 0;
   size_t index_after = c.index_files().size();
   bool rewrite_index =
       !p.condemn.empty() || !p.repack.empty() || !p.revive.empty() || c.index_files().size() > 1;
@@ -407,6 +438,18 @@ int gc(repo::Repository& repo, const GcOptions& o) {
         repo.save_meta(repo::Kind::condemned, repo::encode_condemnation(rest, repo.signing_key()));
       repo.storage().remove(repo::object_key(repo::Kind::condemned, id));
     }
+    if (o.retention_ns) {
+      std::vector<std::pair<std::string, int64_t>> live;
+      for (auto& r : p.live)
+        live.emplace_back(repo::object_key(repo::Kind::data_blob, r.id), c.mtime(r.id));
+      for (const char* dir : {"index/", "snapshots/", "tombstones/", "keys/", "config"})
+        repo.storage().list(dir, [&](const storage::ObjectInfo& info) {
+          live.emplace_back(info.key, info.mtime_ns);
+        });
+      lock->check_valid();
+      extended = extend_retention(repo, live, o.retention_ns, repo::now_ns());
+      retained_until = repo::now_ns() + o.retention_ns;
+    }
     lock->release();
   }
 
@@ -427,6 +470,7 @@ int gc(repo::Repository& repo, const GcOptions& o) {
                             {"waiting_for", p.waiting},
                             {"packs_live", p.live.size()},
                             {"bytes_live", live_bytes},
+                            {"retention_extended", extended},
                             {"index_files_before", c.index_files().size()},
                             {"index_files_after", o.dry_run ? json(nullptr) : json(index_after)}}
                            .dump());
@@ -450,6 +494,9 @@ int gc(repo::Repository& repo, const GcOptions& o) {
               o.dry_run ? "to move" : "moved");
   if (!o.dry_run && rewrite_index)
     log::info("index: {} file(s) → {}", c.index_files().size(), index_after);
+  if (extended)
+    log::info("extended the Object Lock retention of {} object(s) still in use to {}", extended,
+              repo::format_time(retained_until));
   return 0;
 }
 

@@ -26,8 +26,8 @@ struct ForgetOptions {
   bool dry_run = false;
   bool allow_remove_all = false;
   bool json = false;
-  // S3 Object Lock: snapshot objects younger than this (plus a day for the backup's own
-  // duration) are still under retention and are kept. 0 = none.
+  // S3 Object Lock is configured (the retention period; 0 = none): snapshots whose object is
+  // still retained (looked up, one HEAD per snapshot to remove) are kept.
   int64_t retention_ns = 0;
   int64_t now_ns = 0;  // 0 = the clock
 };
@@ -48,7 +48,8 @@ struct GcOptions {
   // (clock skew between hosts).
   int64_t skew_ns = 300LL * 1000000000;
   // S3 Object Lock: a pack is deleted only when its retention has certainly ended (this long
-  // after it was condemned). 0 = none.
+  // after it was condemned), and the retention of objects in use is extended (gc.cpp,
+  // extend_retention). 0 = none.
   int64_t retention_ns = 0;
 };
 
