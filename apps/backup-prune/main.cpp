@@ -1,5 +1,6 @@
 // backup-prune: forget snapshots by a retention policy, and delete the data no snapshot needs.
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "lifeboat/cli/tool.hpp"
 #include "lifeboat/core/log.hpp"
@@ -45,16 +46,15 @@ int64_t object_lock_retention(const storage::Options& so) {
   return so.s3.object_lock_mode.empty() ? 0 : int64_t{so.s3.object_lock_days} * 86400 * k_ns;
 }
 
-// Refuses before anything changes when the repository is marked append-only in the
-// configuration, or when its storage does not let these credentials delete.
-void require_deletable(const cli::Context& ctx, repo::Repository& repo, const std::string& job) {
+// Refuses when the repository is marked append-only in the configuration: checked before the
+// repository is opened, so no secret or server is needed to be told so.
+void refuse_append_only(const cli::Context& ctx, const std::string& job) {
   const auto* rc = ctx.repository_config(job);
   if (rc && rc->append_only)
     throw Error(Exit::not_permitted,
                 "repository '{}' is marked append-only in {}: forget and prune are refused there; "
                 "nothing was changed (run them from a host whose configuration allows deletes)",
                 rc->name, ctx.config.path);
-  ops::prune::require_deletes(repo);
 }
 
 }  // namespace
@@ -192,16 +192,36 @@ int main(int argc, char** argv) {
               }
             }
             o.retention_ns = g.retention_ns;
+            if (!o.dry_run) refuse_append_only(ctx, f.filter.job);
             auto repo = ctx.open(f.filter.job);
-            if (!o.dry_run) require_deletable(ctx, *repo, f.filter.job);
-            int code = ops::prune::forget(*repo, o);
-            if (code != 0 || !forget_then_prune) return code;
+            if (!o.dry_run) ops::prune::require_deletes(*repo);
+            if (!forget_then_prune) return ops::prune::forget(*repo, o);
+            // forget --prune: one JSON document with both parts; a dry run's garbage
+            // collection counts the snapshots the forget would remove as gone.
+            std::vector<Id32> removed;
+            nlohmann::json jf, jg;
+            int code = ops::prune::forget(*repo, o, &removed, &jf);
+            if (code != 0) return code;
             g.dry_run = o.dry_run;
-            return ops::prune::gc(*repo, g);
+            if (g.dry_run) g.assume_forgotten.insert(removed.begin(), removed.end());
+            auto print = [&] {  // also when the collection fails: the forget is done
+              if (ctx.global.json)
+                fmt::print("{}\n", nlohmann::json{{"forget", jf}, {"prune", jg}}.dump(
+                                       -1, ' ', false, nlohmann::json::error_handler_t::replace));
+            };
+            try {
+              code = ops::prune::gc(*repo, g, &jg);
+            } catch (...) {
+              print();
+              throw;
+            }
+            print();
+            return code;
           }
           g.dry_run = gc_dry_run;
+          if (!g.dry_run) refuse_append_only(ctx, "");
           auto repo = ctx.open();
-          if (!g.dry_run) require_deletable(ctx, *repo, "");
+          if (!g.dry_run) ops::prune::require_deletes(*repo);
           return ops::prune::gc(*repo, g);
         };
       });

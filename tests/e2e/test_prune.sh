@@ -75,6 +75,11 @@ check "the repository shrank by the forgotten files (>= 1.8 MB)" test $((size0 -
 expect_exit 0 "verify --read-data after prune" -- backup-verify --read-data
 backup-restore latest --target "$T/after" >/dev/null 2>&1
 check "the kept snapshot restores bit-exact" diff -r "$T/before" "$T/after"
+n=$(snapshot_count)
+expect_exit 0 "forget --prune --dry-run --json: one document" -- backup-prune --json forget --keep-last 1 --prune --dry-run
+jcheck "JSON: the forget part" "$T/stdout" 'd["forget"]["removed"] == 3 and d["forget"]["dry_run"]'
+jcheck "JSON: the preview counts the snapshots the forget would remove as gone" "$T/stdout" 'd["prune"]["dry_run"] and d["prune"]["snapshots"] == 1 and d["prune"]["bytes_condemned"] >= 3 * 300000'
+check "the dry run forgot nothing" test "$(snapshot_count)" -eq "$n"
 
 # --- a backup running across two prunes: the lock holds deletion back, the data is revived ----
 # The only snapshot with 'revenant' is forgotten; a backup that loaded the index before the
@@ -141,6 +146,8 @@ n=$(snapshot_count)
 expect_exit 22 "append-only repository: forget refused" -- backup-prune --config "$T/lifeboat.yaml" --repo main forget --keep-last 1
 expect_stderr "marked append-only" "the message says why"
 expect_exit 22 "append-only repository: prune refused" -- backup-prune --config "$T/lifeboat.yaml" --repo main
+sed -i "s|password-file: .*|password-file: $T/no-such-password|" "$T/lifeboat.yaml"
+LIFEBOAT_PASSWORD_FILE= expect_exit 22 "append-only is refused before the repository is opened (no secret needed)" -- backup-prune --config "$T/lifeboat.yaml" --repo main
 LIFEBOAT_TEST_FAULTS=remove:1+:denied expect_exit 22 "storage that refuses deletes: forget refused" -- backup-prune forget --keep-last 1
 expect_stderr "refuses deletes" "the message says the storage refuses deletes"
 check "nothing was forgotten" test "$(snapshot_count)" -eq "$n"

@@ -52,7 +52,8 @@ std::string describe_key(const std::map<std::string, std::string>& key) {
 
 }  // namespace
 
-int forget(repo::Repository& repo, const ForgetOptions& o) {
+int forget(repo::Repository& repo, const ForgetOptions& o, std::vector<Id32>* removed,
+           json* json_out) {
   for (auto& f : o.group_by)
     if (f != "host" && f != "job" && f != "paths" && f != "tags")
       throw UsageError("--group-by: unknown field '{}' (use host, job, paths and/or tags)", f);
@@ -225,12 +226,16 @@ int forget(repo::Repository& repo, const ForgetOptions& o) {
   for (auto& g : groups) total += g.members.size();
   if (!o.dry_run && !remove.empty()) repo.forget(remove);
   if (lock) lock->release();
+  if (removed) *removed = remove;
   if (o.json) {
-    fmt::print("{}\n", json{{"dry_run", o.dry_run},
-                            {"removed", remove.size()},
-                            {"kept", total - remove.size()},
-                            {"groups", jgroups}}
-                           .dump(-1, ' ', false, json::error_handler_t::replace));
+    json doc{{"dry_run", o.dry_run},
+             {"removed", remove.size()},
+             {"kept", total - remove.size()},
+             {"groups", jgroups}};
+    if (json_out)
+      *json_out = std::move(doc);
+    else
+      fmt::print("{}\n", doc.dump(-1, ' ', false, json::error_handler_t::replace));
   } else {
     log::info("{} {} of {} snapshot(s); {} kept", o.dry_run ? "would forget" : "forgot",
               remove.size(), total, total - remove.size());

@@ -62,6 +62,7 @@ class Collector {
 
   void load() {
     for (auto& id : m_repo.list_ids(repo::Kind::snapshot)) {
+      if (m_o.assume_forgotten.count(id)) continue;
       try {
         m_roots.emplace_back(id, m_repo.load_snapshot(id).snapshot.tree);
       } catch (const IntegrityError& e) {
@@ -379,7 +380,7 @@ void require_deletes(repo::Repository& repo) {
   }
 }
 
-int gc(repo::Repository& repo, const GcOptions& o) {
+int gc(repo::Repository& repo, const GcOptions& o, json* json_out) {
   repo.require_read("prune (it reads every directory to find the data still needed)");
   std::unique_ptr<repo::RepoLock> lock;
   if (!o.dry_run) lock = repo::RepoLock::acquire(repo, false, "prune", true);
@@ -456,24 +457,27 @@ int gc(repo::Repository& repo, const GcOptions& o) {
   uint64_t live_bytes = 0;
   for (auto& r : p.live) live_bytes += r.size;
   if (o.json) {
-    fmt::print("{}\n", json{{"dry_run", o.dry_run},
-                            {"snapshots", c.snapshot_count()},
-                            {"used_blobs", c.used_count()},
-                            {"packs_deleted", p.remove.size()},
-                            {"bytes_freed", p.remove_bytes},
-                            {"packs_condemned", p.condemn.size() + p.repack.size()},
-                            {"bytes_condemned", p.condemn_bytes + p.repack_bytes},
-                            {"packs_repacked", p.repack.size()},
-                            {"bytes_repacked", p.repack_used_bytes},
-                            {"packs_revived", p.revive.size()},
-                            {"packs_waiting", p.waiting_packs},
-                            {"waiting_for", p.waiting},
-                            {"packs_live", p.live.size()},
-                            {"bytes_live", live_bytes},
-                            {"retention_extended", extended},
-                            {"index_files_before", c.index_files().size()},
-                            {"index_files_after", o.dry_run ? json(nullptr) : json(index_after)}}
-                           .dump());
+    json doc{{"dry_run", o.dry_run},
+             {"snapshots", c.snapshot_count()},
+             {"used_blobs", c.used_count()},
+             {"packs_deleted", p.remove.size()},
+             {"bytes_freed", p.remove_bytes},
+             {"packs_condemned", p.condemn.size() + p.repack.size()},
+             {"bytes_condemned", p.condemn_bytes + p.repack_bytes},
+             {"packs_repacked", p.repack.size()},
+             {"bytes_repacked", p.repack_used_bytes},
+             {"packs_revived", p.revive.size()},
+             {"packs_waiting", p.waiting_packs},
+             {"waiting_for", p.waiting},
+             {"packs_live", p.live.size()},
+             {"bytes_live", live_bytes},
+             {"retention_extended", extended},
+             {"index_files_before", c.index_files().size()},
+             {"index_files_after", o.dry_run ? json(nullptr) : json(index_after)}};
+    if (json_out)
+      *json_out = std::move(doc);
+    else
+      fmt::print("{}\n", doc.dump());
     return 0;
   }
   const char* would = o.dry_run ? "would " : "";

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,8 +34,11 @@ struct ForgetOptions {
   int64_t now_ns = 0;  // 0 = the clock
 };
 
-// Decides, prints (text or JSON) and, unless dry_run, forgets. Returns the exit code.
-int forget(repo::Repository& repo, const ForgetOptions& options);
+// Decides, prints (text or JSON) and, unless dry_run, forgets. Returns the exit code. The ids
+// forgotten (or, in a dry run, that would be) go to *removed; with json, the document goes to
+// *json_out instead of standard output when given.
+int forget(repo::Repository& repo, const ForgetOptions& options,
+           std::vector<Id32>* removed = nullptr, nlohmann::json* json_out = nullptr);
 
 struct GcOptions {
   bool dry_run = false;
@@ -51,10 +56,13 @@ struct GcOptions {
   // after it was condemned), and the retention of objects in use is extended (gc.cpp,
   // extend_retention). 0 = none.
   int64_t retention_ns = 0;
+  // A dry run after a dry-run forget: these snapshots count as forgotten.
+  std::set<Id32> assume_forgotten;
 };
 
-// Garbage collection. Returns the exit code.
-int gc(repo::Repository& repo, const GcOptions& options);
+// Garbage collection. Returns the exit code. With json, the document goes to *json_out
+// instead of standard output when given.
+int gc(repo::Repository& repo, const GcOptions& options, nlohmann::json* json_out = nullptr);
 
 // Refuses (Error(not_permitted), exit 22) when the storage does not let us delete: writes and
 // removes a probe lock object. Call before changing anything.
