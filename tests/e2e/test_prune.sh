@@ -189,18 +189,38 @@ expect_stderr "forget it by id" "the message says what to do"
 cp "$T/victim" "$T/repo/snapshots/$victim"
 
 # --- kill points: SIGKILL at every storage operation of forget+prune, then rerun ---------------
+# Each day's backup has a file forgotten with it and one that stays: forgetting leaves packs
+# partly used, so the run repacks as well as condemns and deletes.
 for d in 12 13 14 15; do
-  head -c 250000 /dev/urandom >"$T/src/own-$d"
+  rm -f "$T"/src/own-*
+  for k in 1 2 3 4 5 6; do  # small files: both kinds land in each pack a worker writes
+    head -c 40000 /dev/urandom >"$T/src/own-$d-$k"
+    head -c 10000 /dev/urandom >"$T/src/stay-$d-$k"
+  done
   backup-create -q --job files --time "2026-11-$d 12:00" "$T/src" >/dev/null
 done
 backup-restore latest --job files --target "$T/keep" >/dev/null 2>&1
 keep=$(backup-restore snapshots --json --job files | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
 cp -a "$T/repo" "$T/pristine"
-killed=0 survived=0
-for spec in put:1:kill put:2:kill put:3:killafter put:4:kill remove:1:kill remove:2:killafter remove:3:kill remove:5:kill remove:8:kill; do
+fresh_copy() {
   rm -rf "$T/repo" "$T/state"
   cp -a "$T/pristine" "$T/repo"
   backup-prune --grace 0 >/dev/null 2>&1  # condemn first, so the killed run also deletes
+}
+# One uninterrupted run, with its storage operations logged, gives the kill points.
+fresh_copy
+backup-prune -vv --grace 0 forget --keep-last 1 --job files --prune >/dev/null 2>"$T/ops.log"
+check "the uninterrupted run repacks" grep -q "repack [1-9][0-9]* mostly unused pack" "$T/ops.log"
+puts=$(grep -c "storage: put " "$T/ops.log")
+removes=$(grep -c "storage: remove " "$T/ops.log")
+check "the run has kill points ($puts puts, $removes removes)" test "$puts" -ge 5 -a "$removes" -ge 5
+specs=""
+for i in $(seq "$puts"); do specs="$specs put:$i:kill"; [ $((i % 2)) -eq 1 ] && specs="$specs put:$i:killafter"; done
+for i in $(seq "$removes"); do specs="$specs remove:$i:kill"; [ $((i % 2)) -eq 1 ] && specs="$specs remove:$i:killafter"; done
+killed=0 survived=0 total=0
+for spec in $specs; do
+  total=$((total + 1))
+  fresh_copy
   (LIFEBOAT_TEST_FAULTS=$spec exec backup-prune --grace 0 forget --keep-last 1 --job files --prune) >/dev/null 2>&1
   rc=$?
   [ $rc -eq 137 ] && killed=$((killed + 1))
@@ -216,7 +236,7 @@ for spec in put:1:kill put:2:kill put:3:killafter put:4:kill remove:1:kill remov
     { fail "after SIGKILL at $spec: rerunning forget+prune does not finish cleanly"; continue; }
   survived=$((survived + 1))
 done
-check "every kill point left a verified repository that restores and reruns ($survived)" test "$survived" -eq 9
-check "the kill points did kill ($killed of 9)" test "$killed" -ge 7
+check "every kill point left a verified repository that restores and reruns ($survived of $total)" test "$survived" -eq "$total"
+check "the kill points did kill ($killed of $total)" test "$killed" -eq "$total"
 
 finish
