@@ -30,7 +30,12 @@ int main(int argc, char** argv) {
         app.add_flag("--one-file-system", o.one_file_system, "Do not cross file-system boundaries");
         app.add_flag("--no-cache", o.no_cache, "Ignore the files cache and read every file");
         app.add_flag("--stdin", o.stdin_mode, "Back up standard input as one file");
-        app.add_option("--stdin-name", o.stdin_name, "File name for --stdin")->type_name("NAME");
+        app.add_option("--from-command", o.from_command,
+                       "Back up the standard output of shell command CMD as one file; its failure "
+                       "means no snapshot")
+            ->type_name("CMD");
+        app.add_option("--stdin-name", o.stdin_name, "File name for --stdin or --from-command")
+            ->type_name("NAME");
         static std::string time_text;
         app.add_option("--time", time_text,
                        "Record TIME (YYYY-MM-DD HH:MM[:SS], local) as the snapshot's time, e.g. "
@@ -142,7 +147,8 @@ int main(int argc, char** argv) {
               throw UsageError("--time '{}' is not a time (use YYYY-MM-DD HH:MM[:SS])", time_text);
             run.time_ns = *t;
           }
-          if (!run.job.empty() && run.paths.empty() && !run.stdin_mode) {
+          if (!run.job.empty() && run.paths.empty() && !run.stdin_mode &&
+              run.from_command.empty()) {
             const auto* job = ctx.config.job(run.job);
             if (!job)
               throw UsageError("job '{}' is not defined in {}", run.job,

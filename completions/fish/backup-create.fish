@@ -14,7 +14,7 @@ function __backup_create_args
         switch $t
             case --repo --password-file --password-command --key-file --config --cache-dir \
                 --s3-endpoint --connections --limit-upload --limit-download \
-                --job --host --tag --exclude --exclude-file --stdin-name --time \
+                --job --host --tag --exclude --exclude-file --stdin-name --from-command --time \
                 --new-password-file --new-password-command --new-key-file --label \
                 --shares --threshold --from --to --to-password-file \
                 --to-password-command --to-key-file
@@ -83,6 +83,7 @@ complete -c backup-create -n $backup -l exclude-file -r -F -d 'Read exclude glob
 complete -c backup-create -n $backup -l one-file-system -d 'Do not cross file system boundaries'
 complete -c backup-create -n $backup -l no-cache -d 'Ignore the files cache, read every file again'
 complete -c backup-create -n $backup -l stdin -d 'Store standard input as one file'
+complete -c backup-create -n $backup -l from-command -x -a '(__fish_complete_command)' -d 'Store the output of a shell command as one file'
 complete -c backup-create -n $backup -l stdin-name -x -d 'Path recorded for standard input'
 complete -c backup-create -n $backup -l time -x -d "Record TIME (YYYY-MM-DD HH:MM[:SS], local) as the snapshot's time"
 complete -c backup-create -n $backup -F

@@ -11,6 +11,7 @@
 #include "lifeboat/repo/lock.hpp"
 #include "lifeboat/source/files/scanner.hpp"
 #include "lifeboat/util/host.hpp"
+#include "lifeboat/util/subprocess.hpp"
 
 namespace lifeboat::ops::create {
 
@@ -27,14 +28,19 @@ std::string cache_file(const Options& o, const repo::Repository& repo, const std
 
 int run(repo::Repository& repo, const Options& o) {
   auto start = std::chrono::steady_clock::now();
-  if (o.stdin_mode && o.stdin_name.empty())
-    throw UsageError("--stdin needs --stdin-name NAME (the file name to store the stream under)");
-  if (o.stdin_mode && !o.paths.empty()) throw UsageError("--stdin takes no PATH arguments");
-  if (!o.stdin_mode && o.paths.empty())
+  bool command = !o.from_command.empty();
+  bool stream = o.stdin_mode || command;
+  const char* flag = command ? "--from-command" : "--stdin";
+  if (o.stdin_mode && command) throw UsageError("give --stdin or --from-command, not both");
+  if (stream && o.stdin_name.empty())
+    throw UsageError("{} needs --stdin-name NAME (the file name to store the stream under)", flag);
+  if (stream && !o.paths.empty()) throw UsageError("{} takes no PATH arguments", flag);
+  if (!stream && o.paths.empty())
     throw UsageError(
-        "nothing to back up: give PATH arguments, --stdin, or --job NAME of a configured job");
+        "nothing to back up: give PATH arguments, --stdin, --from-command, or --job NAME of a "
+        "configured job");
   std::string stdin_path;  // normalised "/a/b"
-  if (o.stdin_mode) {
+  if (stream) {
     for (size_t pos = 0; pos <= o.stdin_name.size();) {
       size_t slash = o.stdin_name.find('/', pos);
       if (slash == std::string::npos) slash = o.stdin_name.size();
@@ -63,13 +69,21 @@ int run(repo::Repository& repo, const Options& o) {
   scan.use_cache = !o.no_cache;
 
   std::string cache_path = cache_file(o, repo, o.job);
-  auto cache =
-      o.stdin_mode ? source::files::FilesCache{} : source::files::FilesCache::load(cache_path);
+  auto cache = stream ? source::files::FilesCache{} : source::files::FilesCache::load(cache_path);
   Reporter reporter;
   repo::BlobSaver saver(repo);
   saver.set_index_guard([&] { lock->check_valid(); });
   source::files::Scanner scanner(repo, saver, cache, reporter);
-  Id32 tree = o.stdin_mode ? scanner.scan_stream(0, stdin_path) : scanner.scan(scan);
+  Id32 tree;
+  if (command) {
+    // Started only now, with the lock held and the index loaded: nothing of ours can fail
+    // between its start and the reading of its output. Its exit status decides.
+    ShellCommand child(o.from_command);
+    tree = scanner.scan_stream(child.stdout_fd(), stdin_path);
+    child.finish();
+  } else {
+    tree = o.stdin_mode ? scanner.scan_stream(0, stdin_path) : scanner.scan(scan);
+  }
   saver.flush();
 
   auto stats = scanner.stats();
@@ -79,8 +93,8 @@ int run(repo::Repository& repo, const Options& o) {
   snap.time_ns = o.time_ns ? o.time_ns : repo::now_ns();
   snap.host = o.host.empty() ? host_name() : o.host;
   snap.job = o.job;
-  snap.kind = o.stdin_mode ? "stdin" : "files";
-  snap.paths = o.stdin_mode ? std::vector<std::string>{stdin_path} : scan.paths;
+  snap.kind = command ? "command" : o.stdin_mode ? "stdin" : "files";
+  snap.paths = stream ? std::vector<std::string>{stdin_path} : scan.paths;
   snap.tags = o.tags;
   snap.tree = tree;
   snap.program = std::string("lifeboat ") + LIFEBOAT_VERSION;
@@ -99,7 +113,7 @@ int run(repo::Repository& repo, const Options& o) {
   Id32 id = repo.save_snapshot(snap);
   if (o.created) *o.created = id;
   lock->release();
-  if (!o.stdin_mode) {
+  if (!stream) {
     try {
       cache.save(cache_path);
     } catch (const std::exception& e) {

@@ -22,6 +22,9 @@ struct Options {
   bool one_file_system = false;
   bool no_cache = false;
   bool stdin_mode = false;
+  // Back up this shell command's standard output (as --stdin-name); its failure means no
+  // snapshot (exit 1).
+  std::string from_command;
   std::string stdin_name;
   bool json = false;
   std::string cache_dir;
