@@ -86,15 +86,6 @@ sigv4::Credentials resolve_credentials(const S3Options& o) {
       "repository's configuration");
 }
 
-std::string iso8601_in_days(unsigned days) {
-  std::time_t t = std::time(nullptr) + static_cast<std::time_t>(days) * 86400;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string iso8601(int64_t ns) {
   std::time_t t = static_cast<std::time_t>(ns / 1000000000);
   std::tm tm{};
@@ -102,6 +93,10 @@ std::string iso8601(int64_t ns) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+std::string iso8601_in_days(unsigned days) {
+  return iso8601((int64_t{std::time(nullptr)} + int64_t{days} * 86400) * 1000000000);
 }
 
 // "2026-11-22T10:00:00Z" or "2026-11-22T10:00:00.000Z" (S3 listings and Object Lock headers);
