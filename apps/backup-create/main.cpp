@@ -42,6 +42,24 @@ int main(int argc, char** argv) {
                        "when importing old backups")
             ->type_name("TIME");
 
+        auto* postgres = app.add_subcommand(
+            "postgres", "Back up PostgreSQL: a logical dump of its databases and globals");
+        postgres->add_option("--mode", o.pg_mode, "Backup mode: dump (pg_dump; the default)")
+            ->type_name("MODE");
+        postgres
+            ->add_option("--dbname", o.pg_databases,
+                         "Dump database D (repeatable; default: every database)")
+            ->type_name("D")
+            ->allow_extra_args(false);
+        postgres
+            ->add_option("--pg-host", o.pg.host,
+                         "Server host or socket directory (default: PGHOST, libpq's default)")
+            ->type_name("HOST");
+        postgres->add_option("--pg-port", o.pg.port, "Server port (default: PGPORT, 5432)")
+            ->type_name("PORT");
+        postgres->add_option("--pg-user", o.pg.user, "Role to connect as (default: PGUSER)")
+            ->type_name("ROLE");
+
         auto* init = app.add_subcommand("init", "Create a new repository and print its id");
         auto* key = app.add_subcommand("key", "Manage key slots");
         key->require_subcommand(1);
@@ -141,12 +159,14 @@ int main(int argc, char** argv) {
             return ops::create::key_passwd(*repo, cli::new_secret(ns));
           }
           ops::create::Options run = o;
+          run.postgres = postgres->parsed();
           if (!time_text.empty()) {
             auto t = repo::parse_time(time_text);
             if (!t)
               throw UsageError("--time '{}' is not a time (use YYYY-MM-DD HH:MM[:SS])", time_text);
             run.time_ns = *t;
           }
+          // --job NAME alone runs the configured job: its source comes from the configuration.
           if (!run.job.empty() && run.paths.empty() && !run.stdin_mode &&
               run.from_command.empty()) {
             const auto* job = ctx.config.job(run.job);
@@ -154,15 +174,30 @@ int main(int argc, char** argv) {
               throw UsageError("job '{}' is not defined in {}", run.job,
                                ctx.config.path.empty() ? "any configuration file (none loaded)"
                                                        : ctx.config.path);
-            run.paths = job->paths;
-            if (run.excludes.empty()) run.excludes = job->exclude;
-            if (run.exclude_files.empty() && !job->exclude_file.empty())
-              run.exclude_files = {job->exclude_file};
+            if (run.postgres && job->type != "postgres")
+              throw UsageError("job '{}' in {} is of type {}, not postgres", run.job,
+                               ctx.config.path, job->type);
             if (run.tags.empty()) run.tags = job->tags;
             if (run.host.empty()) run.host = job->host;
-            run.one_file_system = run.one_file_system || job->one_file_system;
-            if (run.paths.empty())
-              throw UsageError("job '{}' in {} has no paths", run.job, ctx.config.path);
+            if (job->type == "command") {
+              run.from_command = job->command;
+              if (run.stdin_name.empty()) run.stdin_name = job->stdin_name;
+            } else if (job->type == "postgres") {
+              run.postgres = true;
+              if (!postgres->count("--mode")) run.pg_mode = job->pg_mode;
+              if (run.pg_databases.empty()) run.pg_databases = job->pg_databases;
+              if (run.pg.host.empty()) run.pg.host = job->pg_host;
+              if (run.pg.port.empty()) run.pg.port = job->pg_port;
+              if (run.pg.user.empty()) run.pg.user = job->pg_user;
+            } else {
+              run.paths = job->paths;
+              if (run.excludes.empty()) run.excludes = job->exclude;
+              if (run.exclude_files.empty() && !job->exclude_file.empty())
+                run.exclude_files = {job->exclude_file};
+              run.one_file_system = run.one_file_system || job->one_file_system;
+              if (run.paths.empty())
+                throw UsageError("job '{}' in {} has no paths", run.job, ctx.config.path);
+            }
           }
           run.json = ctx.global.json;
           run.cache_dir = ctx.cache_dir();

@@ -38,6 +38,34 @@ int main(int argc, char** argv) {
         app.add_flag("--dry-run", o.dry_run, "Show what would be restored; write nothing");
         app.add_flag("--numeric-owner", o.numeric_owner,
                      "Restore owners by number, ignoring names");
+        static ops::restore::CommandRestoreOptions co;
+        static bool run_restore_command = false;
+        app.add_option(
+               "--to-command", co.command,
+               "Feed the snapshot's stream (--stdin, --from-command) into shell command CMD")
+            ->type_name("CMD");
+        app.add_flag("--run-restore-command", run_restore_command,
+                     "Feed the snapshot's stream into the restore-command of its job");
+        static ops::restore::PostgresRestoreOptions po;
+        static bool to_postgres = false;
+        app.add_flag("--to-postgres", to_postgres,
+                     "Restore a PostgreSQL dump snapshot through pg_restore");
+        app.add_option("--dbname", po.databases,
+                       "With --to-postgres: only database D (repeatable; default: all)")
+            ->type_name("D")
+            ->allow_extra_args(false);
+        app.add_flag("--create", po.create,
+                     "With --to-postgres: create each database (pg_restore --create)");
+        app.add_flag("--clean", po.clean,
+                     "With --to-postgres: drop each object (or with --create, the database) "
+                     "before recreating it");
+        app.add_option("--pg-host", po.pg.host,
+                       "Server host or socket directory (default: PGHOST, libpq's default)")
+            ->type_name("HOST");
+        app.add_option("--pg-port", po.pg.port, "Server port (default: PGPORT, 5432)")
+            ->type_name("PORT");
+        app.add_option("--pg-user", po.pg.user, "Role to connect as (default: PGUSER)")
+            ->type_name("ROLE");
         selection(&app);
 
         auto* snaps = app.add_subcommand("snapshots", "List snapshots");
@@ -68,6 +96,29 @@ int main(int argc, char** argv) {
           if (*ls) return ops::restore::ls(*repo, sel, ls_snap, ls_path);
           if (*diff) return ops::restore::diff(*repo, sel, diff_a, diff_b);
           if (*dump) return ops::restore::dump(*repo, sel, dump_snap, dump_path, tar);
+          int modes = !o.target.empty() + !co.command.empty() + run_restore_command + to_postgres;
+          if (modes > 1)
+            throw UsageError(
+                "give one of --target, --to-command, --run-restore-command, --to-postgres");
+          bool pg_flags = !po.databases.empty() || po.create || po.clean || !po.pg.host.empty() ||
+                          !po.pg.port.empty() || !po.pg.user.empty();
+          if (pg_flags && !to_postgres)
+            throw UsageError(
+                "--dbname, --create, --clean and --pg-host/--pg-port/--pg-user go with "
+                "--to-postgres");
+          if (!co.command.empty() || run_restore_command) {
+            ops::restore::CommandRestoreOptions c = co;
+            c.snapshot = o.snapshot;
+            c.config_path = ctx.config.path;
+            for (const auto& [name, job] : ctx.config.jobs)
+              if (!job.restore_command.empty()) c.restore_commands[name] = job.restore_command;
+            return ops::restore::to_command(*repo, sel, c);
+          }
+          if (to_postgres) {
+            ops::restore::PostgresRestoreOptions p = po;
+            p.snapshot = o.snapshot;
+            return ops::restore::to_postgres(*repo, sel, p);
+          }
           if (o.snapshot.empty())
             throw UsageError(
                 "give a SNAPSHOT and --target DIR, or one of: snapshots, ls, diff, dump (see "

@@ -55,4 +55,57 @@ check "the command saw an environment" grep -q "^PATH=" "$T/env.txt"
 check "but not LIFEBOAT_PASSWORD" bash -c "! grep -q '^LIFEBOAT_PASSWORD=' '$T/env.txt'"
 check "nor the password anywhere" bash -c "! grep -qF -- '$pw' '$T/env.txt'"
 
+# --- restore commands ------------------------------------------------------------------------------
+expect_exit 0 "--to-command feeds the stream into a command" -- backup-restore latest --job db --to-command "cat > '$T/fed.sql'"
+check "what the command read equals the backed-up output" cmp <(sed 's/^INSERT INTO t VALUES (250000, .*/INSERT INTO t VALUES (250000, 0.5);/' "$T/dump1.sql") "$T/fed.sql"
+expect_exit 1 "a restore command that fails" -- backup-restore latest --job db --to-command "cat >/dev/null; echo 'ERROR 1049: Unknown database' >&2; exit 1"
+expect_stderr "the command 'cat …' exited with status 1; the restore is incomplete" "the message says the restore is incomplete"
+expect_stderr "Unknown database" "and shows the command's error output"
+expect_exit 1 "a restore command that stops reading early" -- backup-restore latest --job db --to-command "head -c 1000 >/dev/null"
+expect_stderr "stopped reading .* after [0-9]+ of [0-9]+ bytes; the restore is incomplete" "the message says how far it read"
+expect_exit 2 "--to-command on a files snapshot" -- bash -c "backup-create '$T/password' >/dev/null 2>&1 && backup-restore latest --to-command cat"
+expect_stderr "is a files backup" "the message says what kind of snapshot it is"
+expect_exit 2 "--to-command with --target" -- backup-restore latest --job db --to-command cat --target "$T/x"
+expect_exit 2 "--run-restore-command for a job without a configuration" -- backup-restore latest --job db --run-restore-command
+expect_stderr "no restore-command" "the message says there is no restore command"
+
+# --- jobs of type command in the configuration ------------------------------------------------------
+cat >"$T/lifeboat.yaml" <<YAML
+repositories:
+  main:
+    url: $T/repo
+    password-file: $T/password
+jobs:
+  numbers:
+    type: command
+    repository: main
+    command: seq 1 200000
+    stdin-name: numbers.txt
+    restore-command: cat > '$T/restored-numbers.txt'
+    tags: [db]
+YAML
+export LIFEBOAT_CONFIG="$T/lifeboat.yaml"
+expect_exit 0 "a job of type command runs its command" -- backup-create --job numbers --json
+jcheck "its output is one file" <(backup-restore snapshots --json --job numbers) 'd[0]["paths"] == ["/numbers.txt"] and d[0]["tags"] == ["db"] and d[0]["kind"] == "command"'
+expect_exit 0 "--run-restore-command runs the job's restore-command" -- backup-restore latest --job numbers --run-restore-command
+check "the restore command received the output" cmp <(seq 1 200000) "$T/restored-numbers.txt"
+expect_exit 0 "a snapshot named by id finds its job's restore-command" -- backup-restore "$(backup-restore snapshots --json --job numbers | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" --run-restore-command
+cat >"$T/bad.yaml" <<YAML
+jobs:
+  x:
+    type: command
+    paths: [/etc]
+    command: "true"
+    stdin-name: x
+YAML
+expect_exit 2 "a command job with paths" -- backup-create --config "$T/bad.yaml" --job x
+expect_stderr "bad.yaml:4: job 'x' is of type command: 'paths' belongs to jobs of type files" "the message names the line and the key's type"
+printf 'jobs:\n  x:\n    type: command\n    stdin-name: x\n' >"$T/bad.yaml"
+expect_exit 2 "a command job without a command" -- backup-create --config "$T/bad.yaml" --job x
+expect_stderr "has no command" "the message says what is missing"
+printf 'jobs:\n  x:\n    type: script\n' >"$T/bad.yaml"
+expect_exit 2 "an unknown job type" -- backup-create --config "$T/bad.yaml" --job x
+expect_stderr "type is 'script' \\(valid: files, command, postgres\\)" "the message lists the types"
+unset LIFEBOAT_CONFIG
+
 finish

@@ -236,9 +236,43 @@ class Parser {
         j.name = it->first.as<std::string>();
         const YAML::Node& n = it->second;
         std::string where = fmt::format("job '{}'", j.name);
-        check_keys(n, where,
-                   {"repository", "paths", "exclude", "exclude-file", "tags", "host",
-                    "one-file-system", "copies", "retention"});
+        static const std::vector<std::string> common = {"type", "repository", "tags",
+                                                        "host", "copies",     "retention"};
+        static const std::map<std::string, std::vector<std::string>> by_type = {
+            {"files", {"paths", "exclude", "exclude-file", "one-file-system"}},
+            {"command", {"command", "stdin-name", "restore-command"}},
+            {"postgres", {"mode", "databases", "pg-host", "pg-port", "pg-user"}}};
+        if (!n.IsMap()) fail(n, where + " must be a mapping");
+        if (n["type"])
+          j.type = choice(n["type"], where + " type", {"files", "command", "postgres"});
+        std::vector<std::string> valid = common;
+        for (auto& k : by_type.at(j.type)) valid.push_back(k);
+        for (auto it2 = n.begin(); it2 != n.end(); ++it2) {
+          auto key = it2->first.as<std::string>();
+          for (auto& [type, keys] : by_type)
+            if (type != j.type && std::find(keys.begin(), keys.end(), key) != keys.end() &&
+                std::find(valid.begin(), valid.end(), key) == valid.end())
+              fail(it2->first, fmt::format("{} is of type {}: '{}' belongs to jobs of type {}",
+                                           where, j.type, key, type));
+        }
+        check_keys(n, where, valid);
+        if (j.type == "command") {
+          if (!n["command"]) fail(n, where + " (type command) has no command");
+          if (!n["stdin-name"])
+            fail(n, where + " (type command) has no stdin-name (the file name for its output)");
+          j.command = str(n["command"], where + " command");
+          j.stdin_name = str(n["stdin-name"], where + " stdin-name");
+          if (n["restore-command"])
+            j.restore_command = str(n["restore-command"], where + " restore-command");
+        }
+        if (j.type == "postgres") {
+          if (n["mode"]) j.pg_mode = choice(n["mode"], where + " mode", {"dump"});
+          if (n["databases"]) j.pg_databases = list(n["databases"], where + " databases");
+          if (n["pg-host"]) j.pg_host = str(n["pg-host"], where + " pg-host");
+          if (n["pg-port"])
+            j.pg_port = std::to_string(number(n["pg-port"], where + " pg-port", 1, 65535));
+          if (n["pg-user"]) j.pg_user = str(n["pg-user"], where + " pg-user");
+        }
         if (n["repository"]) {
           j.repository = str(n["repository"], "repository");
           if (!c.repositories.count(j.repository)) {

@@ -37,6 +37,20 @@ struct RepositoryConfig {
 struct JobConfig {
   std::string name;
   std::string repository;  // name in repositories
+  // What the job backs up: "files" (paths), "command" (a command's output) or "postgres".
+  std::string type = "files";
+  // type: command — the command whose output is stored as file stdin_name, and the command
+  // that backup-restore --restore-command feeds it back into.
+  std::string command;
+  std::string stdin_name;
+  std::string restore_command;
+  // type: postgres — the mode ("dump"), the databases (empty: all) and how to reach the server
+  // (empty: libpq's defaults).
+  std::string pg_mode = "dump";
+  std::vector<std::string> pg_databases;
+  std::string pg_host;
+  std::string pg_port;
+  std::string pg_user;
   std::vector<std::string> paths;
   std::vector<std::string> exclude;
   std::string exclude_file;

@@ -8,17 +8,19 @@ using namespace detail;
 Bytes encode_snapshot_body(const Snapshot& s) {
   Json summary = Json::object();
   for (auto& [k, v] : s.summary) summary[k] = v;
-  return to_cbor(Json{{"v", 1},
-                      {"time", s.time_ns},
-                      {"host", s.host},
-                      {"job", s.job},
-                      {"kind", s.kind},
-                      {"paths", s.paths},
-                      {"tags", s.tags},
-                      {"tree", bin(s.tree.view())},
-                      {"program", s.program},
-                      {"summary", summary},
-                      {"signer", bin(s.signer.view())}});
+  Json j{{"v", 1},
+         {"time", s.time_ns},
+         {"host", s.host},
+         {"job", s.job},
+         {"kind", s.kind},
+         {"paths", s.paths},
+         {"tags", s.tags},
+         {"tree", bin(s.tree.view())},
+         {"program", s.program},
+         {"summary", summary},
+         {"signer", bin(s.signer.view())}};
+  if (!s.meta.empty()) j["meta"] = s.meta;
+  return to_cbor(j);
 }
 
 namespace {
@@ -55,6 +57,14 @@ Snapshot decode_snapshot_body(ByteView body, const std::string& what_s) {
       s.summary[k] = v.get<uint64_t>();
     }
     s.signer = get_id(j, "signer", what);
+    if (j.contains("meta")) {
+      const Json& meta = j["meta"];
+      if (!meta.is_object()) throw IntegrityError("malformed {}: meta is not a map", what);
+      for (auto& [k, v] : meta.items()) {
+        if (!v.is_string()) throw IntegrityError("malformed {}: meta value", what);
+        s.meta[k] = v.get<std::string>();
+      }
+    }
     return s;
   } catch (const Json::exception& e) {
     throw IntegrityError("malformed {}: {}", what, e.what());

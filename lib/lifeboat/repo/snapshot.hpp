@@ -21,6 +21,9 @@ struct Snapshot {
   Id32 tree;
   std::string program;  // "lifeboat 0.1.0"
   std::map<std::string, uint64_t> summary;
+  // What the source recorded about itself (PostgreSQL: version, databases, LSNs...); absent
+  // from snapshots that have none.
+  std::map<std::string, std::string> meta;
   Id32 signer;  // key slot id
 };
 

@@ -32,40 +32,74 @@ std::string program_of(const std::string& command) {
 
 }  // namespace
 
-ShellCommand::ShellCommand(const std::string& command) : m_command(command) {
-  if (command.find_first_not_of(" \t\n") == std::string::npos)
-    throw UsageError("--from-command: the command is empty");
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) throw Error(Exit::failure, "pipe: {}", strerror(errno));
+Child::Child(const Shell& shell, ChildOptions options) : m_options(std::move(options)) {
+  if (shell.command.find_first_not_of(" \t\n") == std::string::npos)
+    throw UsageError("the command to run is empty");
+  m_name = program_of(shell.command);
+  start({"sh", "-c", shell.command}, false);
+}
+
+Child::Child(const std::vector<std::string>& argv, ChildOptions options)
+    : m_options(std::move(options)) {
+  if (argv.empty() || argv[0].empty()) throw UsageError("no program to run");
+  auto slash = argv[0].rfind('/');
+  m_name = slash == std::string::npos ? argv[0] : argv[0].substr(slash + 1);
+  start(argv, true);
+}
+
+void Child::start(const std::vector<std::string>& args, bool search_path) {
+  bool to_stdin = m_options.pipe == ChildOptions::Pipe::to_stdin;
+  int io[2], err[2];
+  if (::pipe2(io, O_CLOEXEC) != 0) throw Error(Exit::failure, "pipe: {}", strerror(errno));
   if (::pipe2(err, O_CLOEXEC) != 0) {
-    ::close(out[0]);
-    ::close(out[1]);
+    ::close(io[0]);
+    ::close(io[1]);
     throw Error(Exit::failure, "pipe: {}", strerror(errno));
   }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  if (to_stdin) {
+    posix_spawn_file_actions_adddup2(&fa, io[0], 0);
+    // Its output goes to our standard error: our standard output stays for our own results.
+    posix_spawn_file_actions_adddup2(&fa, 2, 1);
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, io[1], 1);
+  }
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
   // Our password never reaches the command (nor anything it starts).
+  std::vector<std::string> extra;
+  for (auto& [k, v] : m_options.env) extra.push_back(k + "=" + v);
   std::vector<char*> env;
-  for (char** e = environ; *e; ++e)
-    if (strncmp(*e, "LIFEBOAT_PASSWORD=", 18) != 0) env.push_back(*e);
+  for (char** e = environ; *e; ++e) {
+    if (strncmp(*e, "LIFEBOAT_PASSWORD=", 18) == 0) continue;
+    bool replaced = false;
+    for (auto& [k, v] : m_options.env)
+      if (strncmp(*e, k.c_str(), k.size()) == 0 && (*e)[k.size()] == '=') replaced = true;
+    if (!replaced) env.push_back(*e);
+  }
+  for (auto& x : extra) env.push_back(x.data());
   env.push_back(nullptr);
-  std::string sh = "sh", c = "-c";
-  std::vector<char*> argv{sh.data(), c.data(), const_cast<char*>(m_command.c_str()), nullptr};
-  int rc = ::posix_spawn(&m_pid, "/bin/sh", &fa, nullptr, argv.data(), env.data());
+  std::vector<std::string> owned = args;
+  std::vector<char*> argv;
+  for (auto& a : owned) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int rc = search_path ? ::posix_spawnp(&m_pid, argv[0], &fa, nullptr, argv.data(), env.data())
+                       : ::posix_spawn(&m_pid, "/bin/sh", &fa, nullptr, argv.data(), env.data());
   posix_spawn_file_actions_destroy(&fa);
-  ::close(out[1]);
+  ::close(to_stdin ? io[0] : io[1]);
   ::close(err[1]);
   if (rc != 0) {
-    ::close(out[0]);
+    ::close(to_stdin ? io[1] : io[0]);
     ::close(err[0]);
     m_pid = -1;
-    throw Error(Exit::failure, "cannot start /bin/sh for the command '{}': {}",
-                program_of(m_command), strerror(rc));
+    if (search_path && rc == ENOENT)
+      throw Error(Exit::failure, "'{}' was not found: is it installed and on PATH? ({})", m_name,
+                  m_options.consequence);
+    throw Error(Exit::failure, "cannot start '{}': {} ({})", m_name, strerror(rc),
+                m_options.consequence);
   }
-  m_out = out[0];
+  m_pipe = to_stdin ? io[1] : io[0];
   m_err = err[0];
   m_err_reader = std::thread([this] {
     char buf[4096];
@@ -84,14 +118,14 @@ ShellCommand::ShellCommand(const std::string& command) : m_command(command) {
   });
 }
 
-ShellCommand::~ShellCommand() {
+Child::~Child() {
   if (m_pid > 0) terminate();
-  if (m_out >= 0) ::close(m_out);
+  if (m_pipe >= 0) ::close(m_pipe);
   if (m_err_reader.joinable()) m_err_reader.join();
   if (m_err >= 0) ::close(m_err);
 }
 
-void ShellCommand::terminate() {
+void Child::terminate() {
   if (m_pid <= 0) return;
   ::kill(m_pid, SIGTERM);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -110,9 +144,9 @@ void ShellCommand::terminate() {
   m_pid = -1;
 }
 
-void ShellCommand::finish() {
-  ::close(m_out);
-  m_out = -1;
+void Child::finish() {
+  if (m_pipe >= 0) ::close(m_pipe);
+  m_pipe = -1;
   int status = 0;
   while (::waitpid(m_pid, &status, 0) < 0) {
     if (errno != EINTR) throw Error(Exit::failure, "waitpid: {}", strerror(errno));
@@ -135,7 +169,7 @@ void ShellCommand::finish() {
       m_err_tail.size() > k_tail ? m_err_tail.substr(m_err_tail.size() - k_tail) : m_err_tail;
   while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) tail.pop_back();
   throw Error(
-      Exit::failure, "the command '{}' {}; no snapshot was written{}", program_of(m_command), how,
+      Exit::failure, "the command '{}' {}; {}{}", m_name, how, m_options.consequence,
       tail.empty() ? " (it wrote nothing to standard error)" : ". Its last error output:\n" + tail);
 }
 

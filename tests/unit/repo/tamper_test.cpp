@@ -22,6 +22,14 @@
 
 using namespace lifeboat;
 
+namespace {
+lifeboat::ops::verify::Options read_data() {
+  lifeboat::ops::verify::Options o;
+  o.read_data = true;
+  return o;
+}
+}  // namespace
+
 TEST_CASE("tamper: every bit of every object, flipped one at a time, is detected", "[tamper]") {
   const std::string url = "mem://tamper-every-bit";
   // A key file opens without scrypt, so thousands of opens stay fast.
@@ -64,7 +72,7 @@ TEST_CASE("tamper: every bit of every object, flipped one at a time, is detected
   }
   {  // the untouched repository verifies clean (a fresh open sees the new index)
     auto repo = repo::Repository::open(storage::open(url), secret);
-    REQUIRE(ops::verify::run(*repo, {.read_data = true}) == 0);
+    REQUIRE(ops::verify::run(*repo, read_data()) == 0);
   }
   std::vector<std::pair<std::string, Bytes>> objects;
   store->list("", [&](const storage::ObjectInfo& o) {
@@ -104,7 +112,7 @@ TEST_CASE("tamper: every bit of every object, flipped one at a time, is detected
       bool detected = false;
       try {
         auto repo = repo::Repository::open(storage::open(url), secret);
-        detected = ops::verify::run(*repo, {.read_data = true}) != 0;
+        detected = ops::verify::run(*repo, read_data()) != 0;
         for (auto& [id, want] : blobs) {
           try {
             if (repo->read_blob(id) != want) ++wrong_bytes;

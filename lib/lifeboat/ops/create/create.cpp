@@ -2,8 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "lifeboat/core/log.hpp"
 #include "lifeboat/core/reporter.hpp"
@@ -29,10 +32,17 @@ std::string cache_file(const Options& o, const repo::Repository& repo, const std
 int run(repo::Repository& repo, const Options& o) {
   auto start = std::chrono::steady_clock::now();
   bool command = !o.from_command.empty();
-  bool stream = o.stdin_mode || command;
+  if (o.postgres) {
+    if (o.stdin_mode || command || !o.stdin_name.empty())
+      throw UsageError("backup-create postgres takes no --stdin, --from-command or --stdin-name");
+    if (!o.paths.empty()) throw UsageError("backup-create postgres takes no PATH arguments");
+    if (o.pg_mode != "dump")
+      throw UsageError("--mode '{}' is not a PostgreSQL backup mode (valid: dump)", o.pg_mode);
+  }
+  bool stream = o.stdin_mode || command || o.postgres;
   const char* flag = command ? "--from-command" : "--stdin";
   if (o.stdin_mode && command) throw UsageError("give --stdin or --from-command, not both");
-  if (stream && o.stdin_name.empty())
+  if (stream && !o.postgres && o.stdin_name.empty())
     throw UsageError("{} needs --stdin-name NAME (the file name to store the stream under)", flag);
   if (stream && !o.paths.empty()) throw UsageError("{} takes no PATH arguments", flag);
   if (!stream && o.paths.empty())
@@ -40,7 +50,7 @@ int run(repo::Repository& repo, const Options& o) {
         "nothing to back up: give PATH arguments, --stdin, --from-command, or --job NAME of a "
         "configured job");
   std::string stdin_path;  // normalised "/a/b"
-  if (stream) {
+  if (stream && !o.postgres) {
     for (size_t pos = 0; pos <= o.stdin_name.size();) {
       size_t slash = o.stdin_name.find('/', pos);
       if (slash == std::string::npos) slash = o.stdin_name.size();
@@ -55,6 +65,25 @@ int run(repo::Repository& repo, const Options& o) {
       stdin_path += "/" + part;
     }
     if (stdin_path.empty()) throw UsageError("--stdin-name '{}' names no file", o.stdin_name);
+  }
+
+  // PostgreSQL: which databases, asked of the server before anything is written.
+  namespace pg = source::postgres;
+  std::vector<std::string> databases = o.pg_databases;
+  std::map<std::string, std::string> meta;
+  if (o.postgres) {
+    const char* env_host = std::getenv("PGHOST");
+    std::string host = !o.pg.host.empty() ? o.pg.host : env_host ? env_host : "";
+    std::string where = host.empty() ? "the local server" : "the server at " + host;
+    auto version = pg::query(o.pg, "postgres", "SHOW server_version", "no snapshot was written");
+    meta["postgres.mode"] = "dump";
+    meta["postgres.server_version"] = version.empty() ? "" : version[0];
+    if (databases.empty()) databases = pg::list_databases(o.pg);
+    if (databases.empty())
+      throw Error(Exit::failure, "{} has no database that accepts connections to dump", where);
+    std::sort(databases.begin(), databases.end());
+    databases.erase(std::unique(databases.begin(), databases.end()), databases.end());
+    log::info("dumping {} database(s) of {}, and its globals", databases.size(), where);
   }
 
   auto lock = repo::RepoLock::acquire(repo, false, "backup");
@@ -75,12 +104,45 @@ int run(repo::Repository& repo, const Options& o) {
   saver.set_index_guard([&] { lock->check_valid(); });
   source::files::Scanner scanner(repo, saver, cache, reporter);
   Id32 tree;
-  if (command) {
+  std::vector<std::string> stream_paths;
+  if (command || o.postgres) {
     // Started only now, with the lock held and the index loaded: nothing of ours can fail
-    // between its start and the reading of its output. Its exit status decides.
-    ShellCommand child(o.from_command);
-    tree = scanner.scan_stream(child.stdout_fd(), stdin_path);
-    child.finish();
+    // between its start and the reading of its output. Each exit status decides.
+    std::optional<Child> child;
+    std::vector<source::files::Scanner::Stream> streams;
+    auto add = [&](std::string path, auto start) {
+      stream_paths.push_back(path);
+      streams.push_back({std::move(path),
+                         [&child, start] {
+                           start(child);
+                           return child->fd();
+                         },
+                         [&child] {
+                           child->finish();
+                           child.reset();
+                         }});
+    };
+    if (command) {
+      add(stdin_path,
+          [cmd = o.from_command](std::optional<Child>& c) { c.emplace(Child::Shell{cmd}); });
+    } else {
+      add(pg::k_globals_path, [conn = o.pg](std::optional<Child>& c) {
+        ChildOptions co;
+        co.env = pg::environment(conn, "");
+        c.emplace(std::vector<std::string>{"pg_dumpall", "--globals-only", "--no-password"}, co);
+      });
+      for (const auto& db : databases)
+        add(pg::dump_path(db), [conn = o.pg, db](std::optional<Child>& c) {
+          ChildOptions co;
+          co.env = pg::environment(conn, db);
+          // Uncompressed: our chunking then finds what is unchanged since the last dump, and
+          // the repository compresses what it stores.
+          c.emplace(std::vector<std::string>{"pg_dump", "--format=custom", "--compress=0",
+                                             "--no-password"},
+                    co);
+        });
+    }
+    tree = scanner.scan_streams(streams);
   } else {
     tree = o.stdin_mode ? scanner.scan_stream(0, stdin_path) : scanner.scan(scan);
   }
@@ -93,8 +155,11 @@ int run(repo::Repository& repo, const Options& o) {
   snap.time_ns = o.time_ns ? o.time_ns : repo::now_ns();
   snap.host = o.host.empty() ? host_name() : o.host;
   snap.job = o.job;
-  snap.kind = command ? "command" : o.stdin_mode ? "stdin" : "files";
-  snap.paths = stream ? std::vector<std::string>{stdin_path} : scan.paths;
+  snap.kind = o.postgres ? "postgres-dump" : command ? "command" : o.stdin_mode ? "stdin" : "files";
+  snap.paths = !stream_paths.empty() ? stream_paths
+               : stream              ? std::vector<std::string>{stdin_path}
+                                     : scan.paths;
+  snap.meta = meta;
   snap.tags = o.tags;
   snap.tree = tree;
   snap.program = std::string("lifeboat ") + LIFEBOAT_VERSION;

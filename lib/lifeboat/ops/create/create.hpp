@@ -9,6 +9,7 @@
 
 #include "lifeboat/repo/keys.hpp"
 #include "lifeboat/repo/repository.hpp"
+#include "lifeboat/source/postgres/postgres.hpp"
 
 namespace lifeboat::ops::create {
 
@@ -26,6 +27,12 @@ struct Options {
   // snapshot (exit 1).
   std::string from_command;
   std::string stdin_name;
+  // backup-create postgres: a logical dump (mode "dump") of these databases (empty: all) and
+  // the cluster's globals, each a file of one snapshot.
+  bool postgres = false;
+  std::string pg_mode = "dump";
+  std::vector<std::string> pg_databases;
+  source::postgres::Connection pg;
   bool json = false;
   std::string cache_dir;
   Id32* created = nullptr;  // receives the new snapshot's id

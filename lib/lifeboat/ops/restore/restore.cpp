@@ -74,6 +74,11 @@ int snapshots(repo::Repository& repo, const Selection& sel) {
                      {"trusted", r.trusted},
                      {"signer_status", r.signer_status},
                      {"summary", summary}});
+      if (!s.meta.empty()) {
+        json meta = json::object();
+        for (auto& [k, v] : s.meta) meta[printable(k)] = printable(v);
+        out.back()["meta"] = meta;
+      }
     } else {
       std::string tags;
       for (auto& t : s.tags) tags += (tags.empty() ? "" : ",") + t;
@@ -125,30 +130,6 @@ std::string mode_string(const repo::Node& n) {
   return s;
 }
 
-// Finds the node at an absolute path inside a snapshot; nullopt if absent.
-std::optional<repo::Node> find_node(repo::Repository& repo, const Id32& root,
-                                    const std::string& path) {
-  repo::Node dir;
-  dir.type = repo::NodeType::dir;
-  dir.subtree = root;
-  size_t pos = 0;
-  while (pos < path.size()) {
-    while (pos < path.size() && path[pos] == '/') ++pos;
-    if (pos >= path.size()) break;
-    size_t slash = path.find('/', pos);
-    std::string name =
-        path.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
-    pos = slash == std::string::npos ? path.size() : slash;
-    if (dir.type != repo::NodeType::dir || !dir.subtree) return std::nullopt;
-    auto tree = repo.read_tree(*dir.subtree);
-    auto it = std::find_if(tree.nodes.begin(), tree.nodes.end(),
-                           [&](const repo::Node& n) { return n.name == name; });
-    if (it == tree.nodes.end()) return std::nullopt;
-    dir = *it;
-  }
-  return dir;
-}
-
 json node_json(const repo::Node& n, const std::string& path) {
   json j = {{"path", printable(path)},
             {"type", repo::node_type_name(n.type)},
@@ -185,6 +166,29 @@ void list_tree(repo::Repository& repo, const Id32& tree_id, const std::string& p
 }
 
 }  // namespace
+
+std::optional<repo::Node> find_node(repo::Repository& repo, const Id32& root,
+                                    const std::string& path) {
+  repo::Node dir;
+  dir.type = repo::NodeType::dir;
+  dir.subtree = root;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    while (pos < path.size() && path[pos] == '/') ++pos;
+    if (pos >= path.size()) break;
+    size_t slash = path.find('/', pos);
+    std::string name =
+        path.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+    pos = slash == std::string::npos ? path.size() : slash;
+    if (dir.type != repo::NodeType::dir || !dir.subtree) return std::nullopt;
+    auto tree = repo.read_tree(*dir.subtree);
+    auto it = std::find_if(tree.nodes.begin(), tree.nodes.end(),
+                           [&](const repo::Node& n) { return n.name == name; });
+    if (it == tree.nodes.end()) return std::nullopt;
+    dir = *it;
+  }
+  return dir;
+}
 
 int ls(repo::Repository& repo, const Selection& sel, const std::string& spec,
        const std::string& path) {

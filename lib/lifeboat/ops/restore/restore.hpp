@@ -1,10 +1,14 @@
 // backup-restore: list snapshots, list/diff/dump their content, and restore them.
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "lifeboat/repo/repository.hpp"
+#include "lifeboat/repo/tree.hpp"
+#include "lifeboat/source/postgres/postgres.hpp"
 
 namespace lifeboat::ops::restore {
 
@@ -33,6 +37,35 @@ int diff(repo::Repository& repo, const Selection& sel, const std::string& a, con
 int dump(repo::Repository& repo, const Selection& sel, const std::string& snapshot,
          const std::string& path, bool tar);
 int restore(repo::Repository& repo, const Selection& sel, const RestoreOptions& options);
+
+// Feeds the stream a --stdin or --from-command backup stored into a shell command's standard
+// input (backup-restore --to-command, or --run-restore-command with the command of the
+// snapshot's job from `restore_commands`, job name -> command). Exit 0, or 1 when the command
+// fails or stops reading early.
+struct CommandRestoreOptions {
+  std::string snapshot;
+  std::string command;                                  // --to-command
+  std::map<std::string, std::string> restore_commands;  // --run-restore-command
+  std::string config_path;                              // for messages
+};
+int to_command(repo::Repository& repo, const Selection& sel, const CommandRestoreOptions& options);
+
+// Feeds the dumps of a postgres-dump snapshot to pg_restore, one database at a time
+// (--to-postgres). Without `create` each goes into the existing database of its name in one
+// transaction; with `create` pg_restore creates it (and with `clean` drops it first).
+struct PostgresRestoreOptions {
+  std::string snapshot;
+  std::vector<std::string> databases;  // empty: all in the snapshot
+  bool create = false;
+  bool clean = false;
+  source::postgres::Connection pg;
+};
+int to_postgres(repo::Repository& repo, const Selection& sel,
+                const PostgresRestoreOptions& options);
+
+// The node at an absolute path inside a snapshot's tree; nullopt if absent.
+std::optional<repo::Node> find_node(repo::Repository& repo, const Id32& root,
+                                    const std::string& path);
 
 // Resolves and loads a snapshot; refuses untrusted signers unless allowed (Error integrity).
 repo::SnapshotRecord select_snapshot(repo::Repository& repo, const Selection& sel,

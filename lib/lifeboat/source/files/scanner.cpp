@@ -469,14 +469,11 @@ Id32 Scanner::scan(const ScanOptions& options) {
 }
 
 Id32 Scanner::scan_stream(int fd, const std::string& path) {
-  std::vector<std::string> parts;
-  for (size_t pos = 1; pos <= path.size();) {
-    size_t slash = path.find('/', pos);
-    if (slash == std::string::npos) slash = path.size();
-    parts.push_back(path.substr(pos, slash - pos));
-    pos = slash + 1;
-  }
-  // The stream and the directories around it belong to us, dated now.
+  return scan_streams({{path, [fd] { return fd; }, [] {}}});
+}
+
+Id32 Scanner::scan_streams(const std::vector<Stream>& streams) {
+  // The streams and the directories around them belong to us, dated now.
   struct timespec now {};
   ::clock_gettime(CLOCK_REALTIME, &now);
   auto owned = [&](const std::string& name, NodeType type, uint32_t mode) {
@@ -491,29 +488,58 @@ Id32 Scanner::scan_stream(int fd, const std::string& path) {
     n.mtime_ns = ns_of(now);
     return n;
   };
-  Node node = owned(parts.back(), NodeType::file, 0600);
-  m_chunker.reset([&](std::byte* buf, size_t n) -> size_t {
-    for (;;) {
-      ssize_t got = ::read(fd, buf, n);
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0)
-        throw Error(Exit::failure, "unable to read standard input: {}", fs::errno_text(errno));
-      return static_cast<size_t>(got);
+  struct Dir {
+    std::map<std::string, Dir> dirs;
+    std::vector<Node> files;
+  };
+  Dir root;
+  for (const auto& stream : streams) {
+    std::vector<std::string> parts;
+    for (size_t pos = 1; pos <= stream.path.size();) {
+      size_t slash = stream.path.find('/', pos);
+      if (slash == std::string::npos) slash = stream.path.size();
+      parts.push_back(stream.path.substr(pos, slash - pos));
+      pos = slash + 1;
     }
-  });
-  node.size = consume_chunks(node.content);
-  m_stats.files_new++;
-  // Wrap the file in the directories its path names.
-  Node child = std::move(node);
-  for (size_t i = parts.size() - 1;; --i) {
-    Tree tree;
-    tree.nodes.push_back(std::move(child));
-    Id32 id = save_tree(tree);
-    if (i == 0) return id;
-    child = owned(parts[i - 1], NodeType::dir, 0700);
-    child.subtree = id;
-    m_stats.dirs++;
+    if (parts.empty() || stream.path[0] != '/')
+      throw Error(Exit::failure, "internal: stream path '{}' is not absolute", stream.path);
+    Dir* dir = &root;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) dir = &dir->dirs[parts[i]];
+    for (const auto& f : dir->files)
+      if (f.name == parts.back())
+        throw Error(Exit::failure, "internal: two streams named '{}'", stream.path);
+    int fd = stream.open();
+    Node node = owned(parts.back(), NodeType::file, 0600);
+    m_chunker.reset([&](std::byte* buf, size_t n) -> size_t {
+      for (;;) {
+        ssize_t got = ::read(fd, buf, n);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0)
+          throw Error(Exit::failure, "unable to read the data for {}: {}", stream.path,
+                      fs::errno_text(errno));
+        return static_cast<size_t>(got);
+      }
+    });
+    node.size = consume_chunks(node.content);
+    stream.close();
+    m_stats.files_new++;
+    dir->files.push_back(std::move(node));
   }
+  std::function<Id32(Dir&)> save = [&](Dir& dir) {
+    Tree tree;
+    for (auto& [name, sub] : dir.dirs) {
+      for (const auto& f : dir.files)
+        if (f.name == name)
+          throw Error(Exit::failure, "internal: '{}' is both a stream and a directory", name);
+      Node d = owned(name, NodeType::dir, 0700);
+      d.subtree = save(sub);
+      m_stats.dirs++;
+      tree.nodes.push_back(std::move(d));
+    }
+    for (auto& f : dir.files) tree.nodes.push_back(std::move(f));
+    return save_tree(tree);
+  };
+  return save(root);
 }
 
 }  // namespace lifeboat::source::files

@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -48,6 +49,13 @@ class Scanner {
   Id32 scan(const ScanOptions& options);
   // Backs up everything read from fd as one file at path ("/name" or "/dir/name", normalised).
   Id32 scan_stream(int fd, const std::string& path);
+  // Backs up streams, one after the other, each as the file at its path, in one tree.
+  struct Stream {
+    std::string path;             // normalised "/name" or "/dir/name"
+    std::function<int()> open;    // starts the producer; returns the descriptor to read
+    std::function<void()> close;  // after the end of its data: throws when the producer failed
+  };
+  Id32 scan_streams(const std::vector<Stream>& streams);
   const ScanStats& stats() const { return m_stats; }
 
  private:
