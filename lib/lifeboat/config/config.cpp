@@ -206,7 +206,7 @@ class Parser {
       for (auto it = repos.begin(); it != repos.end(); ++it) {
         RepositoryConfig r;
         r.name = it->first.as<std::string>();
-        const YAML::Node& n = it->second;
+        const YAML::Node n = it->second;  // a copy: it-> yields a temporary
         std::string where = fmt::format("repository '{}'", r.name);
         check_keys(
             n, where,
@@ -234,7 +234,7 @@ class Parser {
       for (auto it = jobs.begin(); it != jobs.end(); ++it) {
         JobConfig j;
         j.name = it->first.as<std::string>();
-        const YAML::Node& n = it->second;
+        const YAML::Node n = it->second;  // a copy: it-> yields a temporary
         std::string where = fmt::format("job '{}'", j.name);
         static const std::vector<std::string> common = {"type", "repository", "tags",
                                                         "host", "copies",     "retention"};
