@@ -17,7 +17,8 @@ function __backup_create_args
                 --job --host --tag --exclude --exclude-file --stdin-name --from-command --time \
                 --new-password-file --new-password-command --new-key-file --label \
                 --shares --threshold --from --to --to-password-file \
-                --to-password-command --to-key-file
+                --to-password-command --to-key-file --mode --dbname --pg-host --pg-port \
+                --pg-user
                 set skip 1
             case '-*'
             case '*'
@@ -27,14 +28,14 @@ function __backup_create_args
 end
 
 # Succeeds when the command line is in one of the given contexts:
-# top (nothing yet), backup (after a path), init, key (no key command yet),
-# key-list, key-add, key-remove, key-passwd, key-paper, key-generate, copy.
+# top (nothing yet), backup (after a path), postgres, init, key (no key command
+# yet), key-list, key-add, key-remove, key-passwd, key-paper, key-generate, copy.
 function __backup_create_in
     set -l args (__backup_create_args)
     set -l ctx top
     if set -q args[1]
         switch $args[1]
-            case init copy
+            case postgres init copy
                 set ctx $args[1]
             case key
                 set ctx key
@@ -89,6 +90,7 @@ complete -c backup-create -n $backup -l time -x -d "Record TIME (YYYY-MM-DD HH:M
 complete -c backup-create -n $backup -F
 
 # Subcommands.
+complete -c backup-create -n '__backup_create_in top' -a postgres -d 'Back up PostgreSQL (a logical dump)'
 complete -c backup-create -n '__backup_create_in top' -a init -d 'Create a new repository'
 complete -c backup-create -n '__backup_create_in top' -a key -d 'Manage the key slots'
 complete -c backup-create -n '__backup_create_in top' -a copy -d 'Copy snapshots to another repository'
@@ -98,6 +100,18 @@ complete -c backup-create -n '__backup_create_in key' -a remove -d 'Remove a key
 complete -c backup-create -n '__backup_create_in key' -a passwd -d 'Change the password of the key in use'
 complete -c backup-create -n '__backup_create_in key' -a paper -d 'Add a key printed as a paper key (or k-of-n shares)'
 complete -c backup-create -n '__backup_create_in key' -a generate -d 'Write a new random key file'
+
+# Backing up PostgreSQL.
+set -l postgres '__backup_create_in postgres'
+complete -c backup-create -n $postgres -l mode -x -a 'dump\t"A logical dump through pg_dump (default)"' -d 'Backup mode'
+complete -c backup-create -n $postgres -l dbname -x -d 'Dump this database (default: every database)'
+complete -c backup-create -n $postgres -l pg-host -x -a '(__fish_complete_directories)' -d 'Server host or socket directory'
+complete -c backup-create -n $postgres -l pg-port -x -d 'Server port'
+complete -c backup-create -n $postgres -l pg-user -x -d 'Role to connect as'
+complete -c backup-create -n $postgres -l job -x -d 'Record or run this job'
+complete -c backup-create -n $postgres -l host -x -a '(__fish_print_hostnames)' -d 'Host name recorded in the snapshot'
+complete -c backup-create -n $postgres -l tag -x -d 'Add a tag to the snapshot'
+complete -c backup-create -n $postgres -l time -x -d "Record TIME (YYYY-MM-DD HH:MM[:SS], local) as the snapshot's time"
 
 # Key management.
 complete -c backup-create -n '__backup_create_in key-add' -l write-only -d 'The new key can back up but not read content'

@@ -14,7 +14,8 @@ function __backup_restore_args
         switch $t
             case --repo --password-file --password-command --key-file --config --cache-dir \
                 --s3-endpoint --connections --limit-upload --limit-download \
-                --job --host --tag --target --include --exclude --overwrite
+                --job --host --tag --target --include --exclude --overwrite --to-command \
+                --dbname --pg-host --pg-port --pg-user
                 set skip 1
             case '-*'
             case '*'
@@ -86,6 +87,17 @@ complete -c backup-restore -n $restore -l verify -d 'Read back and check every r
 complete -c backup-restore -n $restore -l dry-run -d 'Report what would be done, write nothing'
 complete -c backup-restore -n $restore -l numeric-owner -d 'Restore owners by numeric id'
 complete -c backup-restore -n $restore -l allow-unknown-signer -d 'Accept snapshots signed by an unknown key'
+
+# Restoring into a program: a command, or PostgreSQL.
+complete -c backup-restore -n $restore -l to-command -x -a '(__fish_complete_command)' -d "Feed the snapshot's stream into a shell command"
+complete -c backup-restore -n $restore -l run-restore-command -d "Feed the snapshot's stream into its job's restore-command"
+complete -c backup-restore -n $restore -l to-postgres -d 'Restore a PostgreSQL dump through pg_restore'
+complete -c backup-restore -n $restore -l dbname -x -d 'With --to-postgres: only this database (default: all)'
+complete -c backup-restore -n $restore -l create -d 'With --to-postgres: create each database'
+complete -c backup-restore -n $restore -l clean -d 'With --to-postgres: drop each object (or the database) first'
+complete -c backup-restore -n $restore -l pg-host -x -a '(__fish_complete_directories)' -d 'Server host or socket directory'
+complete -c backup-restore -n $restore -l pg-port -x -d 'Server port'
+complete -c backup-restore -n $restore -l pg-user -x -d 'Role to connect as'
 
 # Subcommands, and "latest" wherever a snapshot is expected (listing the ids
 # needs the repository's secret).

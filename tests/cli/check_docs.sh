@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks that every long option a tool prints with --help (for the tool and for
+# Checks that every long option a tool lists with --help (for the tool and for
 # each of its subcommands) is documented in the tool's man page source and
 # offered by its bash, zsh and fish completions.
 #
@@ -17,7 +17,7 @@ src=${2:?$usage}
 
 tools=(backup-create backup-restore backup-verify backup-prune)
 declare -A subcommands=(
-    [backup-create]='init key copy'
+    [backup-create]='postgres init key copy'
     [backup-restore]='snapshots ls diff dump'
     [backup-verify]=''
     [backup-prune]='forget'
@@ -38,7 +38,10 @@ fail()
     ((failed++))
 }
 
-# Appends to $options the long options printed by: TOOL [ARG...] --help
+# Appends to $options the long options listed by: TOOL [ARG...] --help. Only
+# the option column counts ("  --name ARG" or "  -x,--name"): an option merely
+# named in another's description (--to-command's "--stdin, --from-command")
+# belongs to whatever lists it.
 collect()
 {
     local tool=$1 out rc=0 found
@@ -49,7 +52,8 @@ collect()
         fail "'$what' exited with status $rc"
         return
     fi
-    found=$(grep -oE -- '--[a-z][a-z0-9-]*' <<<"$out" | sed 's/-*$//')
+    found=$(sed -nE 's/^[[:space:]]+(-[[:alnum:]],)?(--[a-z][a-z0-9-]*).*/\2/p' <<<"$out" |
+        sed 's/-*$//')
     if [[ -z $found ]]; then
         fail "'$what' printed no long option"
         return
