@@ -60,6 +60,11 @@ int main(int argc, char** argv) {
         postgres->add_option("--pg-user", o.pg.user, "Role to connect as (default: PGUSER)")
             ->type_name("ROLE");
 
+        static ops::create::WalPushOptions wal;
+        auto* wal_push = app.add_subcommand(
+            "wal-push", "Archive one PostgreSQL WAL file (archive_command, with --job and %p)");
+        wal_push->add_option("file", wal.path, "The WAL file to archive (%p)")->required();
+
         auto* init = app.add_subcommand("init", "Create a new repository and print its id");
         auto* key = app.add_subcommand("key", "Manage key slots");
         key->require_subcommand(1);
@@ -141,6 +146,18 @@ int main(int argc, char** argv) {
             ops::create::CopyOptions co = copy_options;
             co.json = ctx.global.json;
             return ops::create::copy(*src, *dst, co);
+          }
+          if (*wal_push) {
+            ops::create::WalPushOptions w = wal;
+            w.job = o.job;
+            w.host = o.host;
+            w.json = ctx.global.json;
+            w.state_dir = ctx.state_dir();
+            w.repository = ctx.repository_url(w.job);
+            // Stored ahead by an earlier call: answered without opening the repository.
+            if (ops::create::wal_pushed_before(w)) return 0;
+            auto repo = ctx.open(w.job);
+            return ops::create::wal_push(*repo, w);
           }
           if (*init)
             return ops::create::init({ctx.repository_url(), ctx.storage_options(),

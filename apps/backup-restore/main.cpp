@@ -1,13 +1,19 @@
 // backup-restore: list snapshots and their content, compare them, dump and restore them.
 #include <CLI/CLI.hpp>
+#include <string_view>
 
 #include "lifeboat/cli/tool.hpp"
 #include "lifeboat/ops/restore/restore.hpp"
 
 using namespace lifeboat;
 
+namespace {
+// wal-fetch answered "not in the archive" (exit 1) rather than failing.
+bool wal_not_archived = false;
+}  // namespace
+
 int main(int argc, char** argv) {
-  return cli::run_tool(
+  int code = cli::run_tool(
       "backup-restore", "Restore snapshots, or list, compare and dump their content.", argc, argv,
       [](CLI::App& app, cli::Context& ctx) -> std::function<int(cli::Context&)> {
         static ops::restore::Selection sel;
@@ -89,6 +95,13 @@ int main(int argc, char** argv) {
         dump->add_flag("--tar", tar, "Write the whole snapshot as a pax tar stream");
         selection(dump);
 
+        static std::string wal_name, wal_dest;
+        auto* wal_fetch = app.add_subcommand(
+            "wal-fetch", "Fetch one archived PostgreSQL WAL file (restore_command, with --job)");
+        wal_fetch->add_option("file", wal_name, "The WAL file's name (%f)")->required();
+        wal_fetch->add_option("dest", wal_dest, "Where to write it (%p)")->required();
+        selection(wal_fetch);
+
         return [=](cli::Context& ctx) -> int {
           sel.json = ctx.global.json;
           auto repo = ctx.open(sel.filter.job);
@@ -96,6 +109,11 @@ int main(int argc, char** argv) {
           if (*ls) return ops::restore::ls(*repo, sel, ls_snap, ls_path);
           if (*diff) return ops::restore::diff(*repo, sel, diff_a, diff_b);
           if (*dump) return ops::restore::dump(*repo, sel, dump_snap, dump_path, tar);
+          if (*wal_fetch) {
+            int rc = ops::restore::wal_fetch(*repo, sel, wal_name, wal_dest);
+            wal_not_archived = rc == static_cast<int>(Exit::failure);
+            return rc;
+          }
           int modes = !o.target.empty() + !co.command.empty() + run_restore_command + to_postgres;
           if (modes > 1)
             throw UsageError(
@@ -126,4 +144,13 @@ int main(int argc, char** argv) {
           return ops::restore::restore(*repo, sel, o);
         };
       });
+  // PostgreSQL takes a restore_command's failure for the end of the archive and ends recovery
+  // there, unless its status is above 125. So anything but "not in the archive" (a damaged
+  // archive, an unreachable repository, a wrong password or option) is 126: recovery stops
+  // and says so instead of promoting a cluster that is missing WAL.
+  bool fetching = false;
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "wal-fetch") fetching = true;
+  if (fetching && code != 0 && !wal_not_archived) return 126;
+  return code;
 }

@@ -25,13 +25,19 @@ std::optional<Bytes> read_file(const std::string& path) {
     if (errno == ENOENT) return std::nullopt;
     throw Error(Exit::failure, "unable to open '{}': {}", path, errno_text(errno));
   }
-  Bytes out;
-  std::byte buf[65536];
+  // Read straight into a buffer of the file's size (growing it piecemeal re-copied and
+  // re-faulted large files several times); a file that grows meanwhile is read to its end.
+  struct stat st {};
+  size_t size = ::fstat(fd.get(), &st) == 0 && st.st_size > 0 ? static_cast<size_t>(st.st_size) : 0;
+  Bytes out(size + 1);
+  size_t have = 0;
   for (;;) {
-    size_t n = read_full(fd.get(), buf, sizeof buf, path);
-    out.insert(out.end(), buf, buf + n);
-    if (n < sizeof buf) break;
+    size_t n = read_full(fd.get(), out.data() + have, out.size() - have, path);
+    have += n;
+    if (have < out.size()) break;
+    out.resize(out.size() * 2);
   }
+  out.resize(have);
   return out;
 }
 

@@ -39,10 +39,10 @@ int run(repo::Repository& repo, const Options& o) {
     if (o.pg_mode != "dump")
       throw UsageError("--mode '{}' is not a PostgreSQL backup mode (valid: dump)", o.pg_mode);
   }
-  bool stream = o.stdin_mode || command || o.postgres;
+  bool stream = o.stdin_mode || command || o.postgres || !o.input_files.empty();
   const char* flag = command ? "--from-command" : "--stdin";
   if (o.stdin_mode && command) throw UsageError("give --stdin or --from-command, not both");
-  if (stream && !o.postgres && o.stdin_name.empty())
+  if (stream && !o.postgres && o.input_files.empty() && o.stdin_name.empty())
     throw UsageError("{} needs --stdin-name NAME (the file name to store the stream under)", flag);
   if (stream && !o.paths.empty()) throw UsageError("{} takes no PATH arguments", flag);
   if (!stream && o.paths.empty())
@@ -50,7 +50,7 @@ int run(repo::Repository& repo, const Options& o) {
         "nothing to back up: give PATH arguments, --stdin, --from-command, or --job NAME of a "
         "configured job");
   std::string stdin_path;  // normalised "/a/b"
-  if (stream && !o.postgres) {
+  if (stream && !o.postgres && o.input_files.empty()) {
     for (size_t pos = 0; pos <= o.stdin_name.size();) {
       size_t slash = o.stdin_name.find('/', pos);
       if (slash == std::string::npos) slash = o.stdin_name.size();
@@ -105,7 +105,14 @@ int run(repo::Repository& repo, const Options& o) {
   source::files::Scanner scanner(repo, saver, cache, reporter);
   Id32 tree;
   std::vector<std::string> stream_paths;
-  if (command || o.postgres) {
+  if (!o.input_files.empty()) {
+    std::vector<source::files::Scanner::Stream> streams;
+    for (const auto& [path, fd] : o.input_files) {
+      stream_paths.push_back(path);
+      streams.push_back({path, [fd = fd] { return fd; }, [] {}});
+    }
+    tree = scanner.scan_streams(streams);
+  } else if (command || o.postgres) {
     // Started only now, with the lock held and the index loaded: nothing of ours can fail
     // between its start and the reading of its output. Each exit status decides.
     std::optional<Child> child;
@@ -144,7 +151,7 @@ int run(repo::Repository& repo, const Options& o) {
     }
     tree = scanner.scan_streams(streams);
   } else {
-    tree = o.stdin_mode ? scanner.scan_stream(0, stdin_path) : scanner.scan(scan);
+    tree = o.stdin_mode ? scanner.scan_stream(o.stdin_fd, stdin_path) : scanner.scan(scan);
   }
   saver.flush();
 
@@ -155,11 +162,16 @@ int run(repo::Repository& repo, const Options& o) {
   snap.time_ns = o.time_ns ? o.time_ns : repo::now_ns();
   snap.host = o.host.empty() ? host_name() : o.host;
   snap.job = o.job;
-  snap.kind = o.postgres ? "postgres-dump" : command ? "command" : o.stdin_mode ? "stdin" : "files";
+  snap.kind = !o.kind.empty() ? o.kind
+              : o.postgres    ? "postgres-dump"
+              : command       ? "command"
+              : o.stdin_mode  ? "stdin"
+                              : "files";
   snap.paths = !stream_paths.empty() ? stream_paths
                : stream              ? std::vector<std::string>{stdin_path}
                                      : scan.paths;
   snap.meta = meta;
+  for (auto& [k, v] : o.meta) snap.meta[k] = v;
   snap.tags = o.tags;
   snap.tree = tree;
   snap.program = std::string("lifeboat ") + LIFEBOAT_VERSION;

@@ -4,6 +4,7 @@
 
 #include "lifeboat/storage/options.hpp"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,12 @@ struct Options {
   bool one_file_system = false;
   bool no_cache = false;
   bool stdin_mode = false;
+  int stdin_fd = 0;  // what --stdin reads
+  // Flows built on a stream backup (wal-push): open files to store, each at its path
+  // ("/dir/name"), the snapshot's kind and what it records.
+  std::vector<std::pair<std::string, int>> input_files;
+  std::string kind;
+  std::map<std::string, std::string> meta;
   // Back up this shell command's standard output (as --stdin-name); its failure means no
   // snapshot (exit 1).
   std::string from_command;
@@ -41,6 +48,28 @@ struct Options {
 
 // Backs up; prints the snapshot id (or a JSON summary). Exit 0, or 3 when items were skipped.
 int run(repo::Repository& repo, const Options& options);
+
+// archive_command: stores one WAL file (segment, .history, .backup, .partial) of a PostgreSQL
+// cluster as a snapshot of kind postgres-wal, exiting 0 only once it is stored; a file already
+// stored with the same content is 0 again, with other content exit 1 (nothing overwritten);
+// a segment of another cluster than the job's (system identifier) exit 1.
+// To keep up with a busy server, one call also stores the next files waiting for the archiver
+// (pg_wal/archive_status/*.ready, up to `batch` in all) and leaves a marker for each in the
+// state directory: when the archiver asks for one of those, wal_pushed_before() answers
+// without opening the repository.
+struct WalPushOptions {
+  std::string path;  // %p: the file, relative to the data directory (the working directory)
+  std::string job;
+  std::string host;
+  bool json = false;
+  unsigned batch = 16;
+  std::string state_dir;
+  std::string repository;  // its URL: markers are kept per repository and job
+};
+int wal_push(repo::Repository& repo, const WalPushOptions& options);
+// True when an earlier call stored this very file (same name and content) ahead of the
+// archiver's request; the marker is then removed (a later call checks the repository).
+bool wal_pushed_before(const WalPushOptions& options);
 
 struct InitOptions {
   std::string url;

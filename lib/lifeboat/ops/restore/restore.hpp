@@ -67,6 +67,13 @@ int to_postgres(repo::Repository& repo, const Selection& sel,
 std::optional<repo::Node> find_node(repo::Repository& repo, const Id32& root,
                                     const std::string& path);
 
+// restore_command: writes WAL file `name` (%f), as archived by wal-push for the selected job,
+// to `dest` (%p), checked against the hash recorded when it was archived. Exit 1 when it was
+// never archived (PostgreSQL asks for files that do not exist, e.g. future timelines' history),
+// 20 when the stored copy is damaged.
+int wal_fetch(repo::Repository& repo, const Selection& sel, const std::string& name,
+              const std::string& dest);
+
 // Resolves and loads a snapshot; refuses untrusted signers unless allowed (Error integrity).
 repo::SnapshotRecord select_snapshot(repo::Repository& repo, const Selection& sel,
                                      const std::string& spec);
