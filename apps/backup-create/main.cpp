@@ -44,7 +44,9 @@ int main(int argc, char** argv) {
 
         auto* postgres = app.add_subcommand(
             "postgres", "Back up PostgreSQL: a logical dump of its databases and globals");
-        postgres->add_option("--mode", o.pg_mode, "Backup mode: dump (pg_dump; the default)")
+        postgres
+            ->add_option("--mode", o.pg_mode,
+                         "Backup mode: dump (pg_dump; the default) or base (pg_basebackup)")
             ->type_name("MODE");
         postgres
             ->add_option("--dbname", o.pg_databases,
@@ -184,8 +186,9 @@ int main(int argc, char** argv) {
             run.time_ns = *t;
           }
           // --job NAME alone runs the configured job: its source comes from the configuration.
+          // (With the postgres subcommand, an unconfigured job is only the snapshot's label.)
           if (!run.job.empty() && run.paths.empty() && !run.stdin_mode &&
-              run.from_command.empty()) {
+              run.from_command.empty() && (!run.postgres || ctx.config.job(run.job))) {
             const auto* job = ctx.config.job(run.job);
             if (!job)
               throw UsageError("job '{}' is not defined in {}", run.job,

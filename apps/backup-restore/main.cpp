@@ -1,5 +1,8 @@
 // backup-restore: list snapshots and their content, compare them, dump and restore them.
+#include <unistd.h>
 #include <CLI/CLI.hpp>
+
+#include <cstdlib>
 #include <string_view>
 
 #include "lifeboat/cli/tool.hpp"
@@ -8,6 +11,40 @@
 using namespace lifeboat;
 
 namespace {
+
+// sh quoting: 'word', with ' written as '\''.
+std::string sh_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// The restore_command --pitr writes: this very program's wal-fetch, with everything that found
+// the repository and its secret here (PostgreSQL runs it without our environment).
+std::string wal_fetch_command(const cli::Context& ctx, const std::string& job) {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  std::string program = n > 0 ? std::string(self, static_cast<size_t>(n)) : "backup-restore";
+  std::string cmd = sh_quote(program) + " wal-fetch --job " + sh_quote(job);
+  if (!ctx.config.path.empty()) cmd += " --config " + sh_quote(ctx.config.path);
+  cmd += " --repo " + sh_quote(ctx.repository_url(job));
+  auto flag_or_env = [](const std::string& flag, const char* env) {
+    if (!flag.empty()) return flag;
+    const char* e = std::getenv(env);
+    return std::string(e ? e : "");
+  };
+  std::string pw_file = flag_or_env(ctx.global.password_file, "LIFEBOAT_PASSWORD_FILE");
+  std::string key_file = flag_or_env(ctx.global.key_file, "LIFEBOAT_KEY_FILE");
+  std::string pw_cmd = flag_or_env(ctx.global.password_command, "LIFEBOAT_PASSWORD_COMMAND");
+  if (!key_file.empty())
+    cmd += " --key-file " + sh_quote(key_file);
+  else if (!pw_file.empty())
+    cmd += " --password-file " + sh_quote(pw_file);
+  else if (!pw_cmd.empty())
+    cmd += " --password-command " + sh_quote(pw_cmd);
+  return cmd + " %f %p";
+}
+
 // wal-fetch answered "not in the archive" (exit 1) rather than failing.
 bool wal_not_archived = false;
 }  // namespace
@@ -72,6 +109,18 @@ int main(int argc, char** argv) {
             ->type_name("PORT");
         app.add_option("--pg-user", po.pg.user, "Role to connect as (default: PGUSER)")
             ->type_name("ROLE");
+        static std::string pitr_time, pitr_xid, pitr_name, pitr_lsn;
+        app.add_option("--pitr", pitr_time,
+                       "Point-in-time recovery to TIME (YYYY-MM-DD HH:MM[:SS], local) or 'latest', "
+                       "into --target")
+            ->type_name("TIME");
+        app.add_option("--pitr-xid", pitr_xid, "Point-in-time recovery to transaction XID")
+            ->type_name("XID");
+        app.add_option("--pitr-name", pitr_name,
+                       "Point-in-time recovery to the restore point NAME (pg_create_restore_point)")
+            ->type_name("NAME");
+        app.add_option("--pitr-lsn", pitr_lsn, "Point-in-time recovery to WAL position LSN")
+            ->type_name("LSN");
         selection(&app);
 
         auto* snaps = app.add_subcommand("snapshots", "List snapshots");
@@ -113,6 +162,32 @@ int main(int argc, char** argv) {
             int rc = ops::restore::wal_fetch(*repo, sel, wal_name, wal_dest);
             wal_not_archived = rc == static_cast<int>(Exit::failure);
             return rc;
+          }
+          int pitrs =
+              !pitr_time.empty() + !pitr_xid.empty() + !pitr_name.empty() + !pitr_lsn.empty();
+          if (pitrs > 1)
+            throw UsageError("give one of --pitr, --pitr-xid, --pitr-name, --pitr-lsn");
+          if (pitrs == 1) {
+            if (!co.command.empty() || run_restore_command || to_postgres ||
+                !po.databases.empty() || po.create || po.clean || !po.pg.host.empty() ||
+                !po.pg.user.empty())
+              throw UsageError(
+                  "--pitr restores a base backup into --target: --to-command, --to-postgres and "
+                  "their options do not apply (--pg-port sets the restored cluster's port)");
+            ops::restore::PitrOptions p;
+            p.base = o.snapshot;
+            p.target = o.target;
+            p.type = !pitr_time.empty()   ? (pitr_time == "latest" ? "latest" : "time")
+                     : !pitr_xid.empty()  ? "xid"
+                     : !pitr_name.empty() ? "name"
+                                          : "lsn";
+            p.value = !pitr_time.empty()   ? pitr_time
+                      : !pitr_xid.empty()  ? pitr_xid
+                      : !pitr_name.empty() ? pitr_name
+                                           : pitr_lsn;
+            if (!po.pg.port.empty()) p.port = po.pg.port;
+            p.restore_command = wal_fetch_command(ctx, sel.filter.job);
+            return ops::restore::pitr(*repo, sel, p);
           }
           int modes = !o.target.empty() + !co.command.empty() + run_restore_command + to_postgres;
           if (modes > 1)

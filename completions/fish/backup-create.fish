@@ -28,14 +28,15 @@ function __backup_create_args
 end
 
 # Succeeds when the command line is in one of the given contexts:
-# top (nothing yet), backup (after a path), postgres, init, key (no key command
-# yet), key-list, key-add, key-remove, key-passwd, key-paper, key-generate, copy.
+# top (nothing yet), backup (after a path), postgres, wal-push, init, key (no key
+# command yet), key-list, key-add, key-remove, key-passwd, key-paper,
+# key-generate, copy.
 function __backup_create_in
     set -l args (__backup_create_args)
     set -l ctx top
     if set -q args[1]
         switch $args[1]
-            case postgres init copy
+            case postgres wal-push init copy
                 set ctx $args[1]
             case key
                 set ctx key
@@ -53,6 +54,12 @@ end
 function __backup_create_needs_key_file
     set -l args (__backup_create_args)
     test "$args[1]" = key -a "$args[2]" = generate -a (count $args) -eq 2
+end
+
+# Succeeds when "wal-push" has no WAL file yet.
+function __backup_create_needs_wal_file
+    set -l args (__backup_create_args)
+    test "$args[1]" = wal-push -a (count $args) -eq 1
 end
 
 complete -c backup-create -f
@@ -91,6 +98,7 @@ complete -c backup-create -n $backup -F
 
 # Subcommands.
 complete -c backup-create -n '__backup_create_in top' -a postgres -d 'Back up PostgreSQL (a logical dump)'
+complete -c backup-create -n '__backup_create_in top' -a wal-push -d 'Archive one PostgreSQL WAL file (archive_command)'
 complete -c backup-create -n '__backup_create_in top' -a init -d 'Create a new repository'
 complete -c backup-create -n '__backup_create_in top' -a key -d 'Manage the key slots'
 complete -c backup-create -n '__backup_create_in top' -a copy -d 'Copy snapshots to another repository'
@@ -103,7 +111,7 @@ complete -c backup-create -n '__backup_create_in key' -a generate -d 'Write a ne
 
 # Backing up PostgreSQL.
 set -l postgres '__backup_create_in postgres'
-complete -c backup-create -n $postgres -l mode -x -a 'dump\t"A logical dump through pg_dump (default)"' -d 'Backup mode'
+complete -c backup-create -n $postgres -l mode -x -a 'dump\t"A logical dump through pg_dump (default)" base\t"A base backup through pg_basebackup"' -d 'Backup mode'
 complete -c backup-create -n $postgres -l dbname -x -d 'Dump this database (default: every database)'
 complete -c backup-create -n $postgres -l pg-host -x -a '(__fish_complete_directories)' -d 'Server host or socket directory'
 complete -c backup-create -n $postgres -l pg-port -x -d 'Server port'
@@ -112,6 +120,12 @@ complete -c backup-create -n $postgres -l job -x -d 'Record or run this job'
 complete -c backup-create -n $postgres -l host -x -a '(__fish_print_hostnames)' -d 'Host name recorded in the snapshot'
 complete -c backup-create -n $postgres -l tag -x -d 'Add a tag to the snapshot'
 complete -c backup-create -n $postgres -l time -x -d "Record TIME (YYYY-MM-DD HH:MM[:SS], local) as the snapshot's time"
+
+# Archiving PostgreSQL WAL: archive_command = 'backup-create wal-push --job NAME %p'.
+set -l walpush '__backup_create_in wal-push'
+complete -c backup-create -n $walpush -l job -x -d 'The job that archives this cluster (names the repository)'
+complete -c backup-create -n $walpush -l host -x -a '(__fish_print_hostnames)' -d 'Host name recorded in the snapshot'
+complete -c backup-create -n __backup_create_needs_wal_file -F
 
 # Key management.
 complete -c backup-create -n '__backup_create_in key-add' -l write-only -d 'The new key can back up but not read content'

@@ -15,7 +15,7 @@ function __backup_restore_args
             case --repo --password-file --password-command --key-file --config --cache-dir \
                 --s3-endpoint --connections --limit-upload --limit-download \
                 --job --host --tag --target --include --exclude --overwrite --to-command \
-                --dbname --pg-host --pg-port --pg-user
+                --dbname --pg-host --pg-port --pg-user --pitr --pitr-xid --pitr-name --pitr-lsn
                 set skip 1
             case '-*'
             case '*'
@@ -25,13 +25,14 @@ function __backup_restore_args
 end
 
 # Succeeds when the command line is in one of the given contexts:
-# top (nothing yet), restore (after a snapshot), snapshots, ls, diff, dump.
+# top (nothing yet), restore (after a snapshot), snapshots, ls, diff, dump,
+# wal-fetch.
 function __backup_restore_in
     set -l args (__backup_restore_args)
     set -l ctx top
     if set -q args[1]
         switch $args[1]
-            case snapshots ls diff dump
+            case snapshots ls diff dump wal-fetch
                 set ctx $args[1]
             case '*'
                 set ctx restore
@@ -51,6 +52,13 @@ function __backup_restore_needs_snapshot
         case '*'
             return 1
     end
+end
+
+# Succeeds when the next argument is the destination of wal-fetch (after the
+# WAL file's name, which is free text).
+function __backup_restore_needs_wal_dest
+    set -l args (__backup_restore_args)
+    test "$args[1]" = wal-fetch -a (count $args) -eq 2
 end
 
 complete -c backup-restore -f
@@ -91,6 +99,10 @@ complete -c backup-restore -n $restore -l allow-unknown-signer -d 'Accept snapsh
 # Restoring into a program: a command, or PostgreSQL.
 complete -c backup-restore -n $restore -l to-command -x -a '(__fish_complete_command)' -d "Feed the snapshot's stream into a shell command"
 complete -c backup-restore -n $restore -l run-restore-command -d "Feed the snapshot's stream into its job's restore-command"
+complete -c backup-restore -n $restore -l pitr -x -a latest -d 'Point-in-time recovery to TIME (or latest) into --target'
+complete -c backup-restore -n $restore -l pitr-xid -x -d 'Point-in-time recovery to a transaction id'
+complete -c backup-restore -n $restore -l pitr-name -x -d 'Point-in-time recovery to a restore point'
+complete -c backup-restore -n $restore -l pitr-lsn -x -d 'Point-in-time recovery to a WAL position'
 complete -c backup-restore -n $restore -l to-postgres -d 'Restore a PostgreSQL dump through pg_restore'
 complete -c backup-restore -n $restore -l dbname -x -d 'With --to-postgres: only this database (default: all)'
 complete -c backup-restore -n $restore -l create -d 'With --to-postgres: create each database'
@@ -105,6 +117,11 @@ complete -c backup-restore -n '__backup_restore_in top' -a snapshots -d 'List th
 complete -c backup-restore -n '__backup_restore_in top' -a ls -d 'List the content of a snapshot'
 complete -c backup-restore -n '__backup_restore_in top' -a diff -d 'Compare two snapshots'
 complete -c backup-restore -n '__backup_restore_in top' -a dump -d 'Write a file or a tar stream to standard output'
+complete -c backup-restore -n '__backup_restore_in top' -a wal-fetch -d 'Fetch one archived PostgreSQL WAL file (restore_command)'
 complete -c backup-restore -n '__backup_restore_in top' -a latest -d 'Restore the newest snapshot'
 complete -c backup-restore -n __backup_restore_needs_snapshot -a latest -d 'The newest snapshot'
 complete -c backup-restore -n '__backup_restore_in dump' -l tar -d 'Write the whole snapshot as a pax tar stream'
+
+# Fetching PostgreSQL WAL: restore_command = 'backup-restore wal-fetch --job NAME %f %p'.
+complete -c backup-restore -n '__backup_restore_in wal-fetch' -l allow-unknown-signer -d 'Accept snapshots signed by an unknown key'
+complete -c backup-restore -n __backup_restore_needs_wal_dest -F

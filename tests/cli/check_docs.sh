@@ -17,8 +17,8 @@ src=${2:?$usage}
 
 tools=(backup-create backup-restore backup-verify backup-prune)
 declare -A subcommands=(
-    [backup-create]='postgres init key copy'
-    [backup-restore]='snapshots ls diff dump'
+    [backup-create]='postgres wal-push init key copy'
+    [backup-restore]='snapshots ls diff dump wal-fetch'
     [backup-verify]=''
     [backup-prune]='forget'
 )

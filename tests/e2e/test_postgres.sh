@@ -105,7 +105,7 @@ expect_exit 0 "a job of type postgres" -- env -u PGHOST -u PGPORT -u PGUSER $TO 
 jcheck "dumps only its databases, with the globals" <(backup-restore snapshots --json --job pg) 'd[0]["paths"] == ["/globals.sql", "/databases/shop.dump"] and d[0]["job"] == "pg"'
 printf 'jobs:\n  pg:\n    type: postgres\n    mode: incremental\n' >"$T/bad.yaml"
 expect_exit 2 "an unknown mode in the configuration" -- backup-create --config "$T/bad.yaml" --job pg
-expect_stderr "bad.yaml:4: job 'pg' mode is 'incremental' \\(valid: dump\\)" "the message names the line and the valid modes"
+expect_stderr "bad.yaml:4: job 'pg' mode is 'incremental' \\(valid: dump, base\\)" "the message names the line and the valid modes"
 
 # --- failures: exit 1, a clear message, no snapshot --------------------------------------------------
 n=$(snapshot_count)

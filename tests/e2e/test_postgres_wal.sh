@@ -104,6 +104,12 @@ printf 'Y' | dd of="$T/ahead/${names[2]}" bs=1 seek=300000 conv=notrunc 2>/dev/n
 expect_exit 1 "a file changed since it was stored ahead" -- as_pg backup-create wal-push --job ahead "$T/ahead/${names[2]}"
 expect_stderr "different content" "is checked against the repository and refused"
 
+# --- retention never drops archived WAL ----------------------------------------------------------------
+wal_count() { as_pg backup-restore snapshots --json --job pg | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+n=$(wal_count)
+expect_exit 0 "forget --keep-last 1 over the WAL job" -- as_pg backup-prune forget --job pg --keep-last 1
+check "forgets none of its $n WAL snapshots" test "$(wal_count)" -eq "$n"
+
 # --- a damaged archive: wal-fetch fails loudly --------------------------------------------------------
 expect_exit 0 "the repository verifies" -- as_pg backup-verify --read-data
 for p in $(find "$T/repo/data" -type f -size +100k); do

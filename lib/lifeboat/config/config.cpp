@@ -245,8 +245,20 @@ class Parser {
         if (!n.IsMap()) fail(n, where + " must be a mapping");
         if (n["type"])
           j.type = choice(n["type"], where + " type", {"files", "command", "postgres"});
-        std::vector<std::string> valid = common;
-        for (auto& k : by_type.at(j.type)) valid.push_back(k);
+        // In the order the documentation gives them.
+        static const std::vector<std::string> order = {
+            "type",         "repository", "paths",      "exclude",
+            "exclude-file", "command",    "stdin-name", "restore-command",
+            "mode",         "databases",  "pg-host",    "pg-port",
+            "pg-user",      "tags",       "host",       "one-file-system",
+            "copies",       "retention"};
+        std::vector<std::string> valid;
+        for (const auto& k : order) {
+          const auto& own = by_type.at(j.type);
+          if (std::find(common.begin(), common.end(), k) != common.end() ||
+              std::find(own.begin(), own.end(), k) != own.end())
+            valid.push_back(k);
+        }
         for (auto it2 = n.begin(); it2 != n.end(); ++it2) {
           auto key = it2->first.as<std::string>();
           for (auto& [type, keys] : by_type)
@@ -266,7 +278,7 @@ class Parser {
             j.restore_command = str(n["restore-command"], where + " restore-command");
         }
         if (j.type == "postgres") {
-          if (n["mode"]) j.pg_mode = choice(n["mode"], where + " mode", {"dump"});
+          if (n["mode"]) j.pg_mode = choice(n["mode"], where + " mode", {"dump", "base"});
           if (n["databases"]) j.pg_databases = list(n["databases"], where + " databases");
           if (n["pg-host"]) j.pg_host = str(n["pg-host"], where + " pg-host");
           if (n["pg-port"])

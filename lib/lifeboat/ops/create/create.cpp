@@ -13,6 +13,7 @@
 #include "lifeboat/repo/blob_saver.hpp"
 #include "lifeboat/repo/lock.hpp"
 #include "lifeboat/source/files/scanner.hpp"
+#include "lifeboat/source/postgres/basebackup.hpp"
 #include "lifeboat/util/host.hpp"
 #include "lifeboat/util/subprocess.hpp"
 
@@ -36,8 +37,13 @@ int run(repo::Repository& repo, const Options& o) {
     if (o.stdin_mode || command || !o.stdin_name.empty())
       throw UsageError("backup-create postgres takes no --stdin, --from-command or --stdin-name");
     if (!o.paths.empty()) throw UsageError("backup-create postgres takes no PATH arguments");
-    if (o.pg_mode != "dump")
-      throw UsageError("--mode '{}' is not a PostgreSQL backup mode (valid: dump)", o.pg_mode);
+    if (o.pg_mode != "dump" && o.pg_mode != "base")
+      throw UsageError("--mode '{}' is not a PostgreSQL backup mode (valid: dump, base)",
+                       o.pg_mode);
+    if (o.pg_mode == "base" && !o.pg_databases.empty())
+      throw UsageError(
+          "--dbname goes with --mode dump: a base backup copies the whole cluster (every "
+          "database)");
   }
   bool stream = o.stdin_mode || command || o.postgres || !o.input_files.empty();
   const char* flag = command ? "--from-command" : "--stdin";
@@ -71,10 +77,12 @@ int run(repo::Repository& repo, const Options& o) {
   namespace pg = source::postgres;
   std::vector<std::string> databases = o.pg_databases;
   std::map<std::string, std::string> meta;
-  if (o.postgres) {
-    const char* env_host = std::getenv("PGHOST");
-    std::string host = !o.pg.host.empty() ? o.pg.host : env_host ? env_host : "";
-    std::string where = host.empty() ? "the local server" : "the server at " + host;
+  bool base = o.postgres && o.pg_mode == "base";
+  const char* env_host = std::getenv("PGHOST");
+  std::string pg_host = !o.pg.host.empty() ? o.pg.host : env_host ? env_host : "";
+  std::string where = pg_host.empty() ? "the local server" : "the server at " + pg_host;
+  if (base) log::info("base backup of {} (pg_basebackup)", where);
+  if (o.postgres && !base) {
     auto version = pg::query(o.pg, "postgres", "SHOW server_version", "no snapshot was written");
     meta["postgres.mode"] = "dump";
     meta["postgres.server_version"] = version.empty() ? "" : version[0];
@@ -112,6 +120,20 @@ int run(repo::Repository& repo, const Options& o) {
       streams.push_back({path, [fd = fd] { return fd; }, [] {}});
     }
     tree = scanner.scan_streams(streams);
+  } else if (base) {
+    // pg_basebackup's tar, as one file; what it says about itself becomes the snapshot's meta.
+    std::optional<pg::BaseBackupStream> backup;
+    stream_paths.push_back("/base.tar");
+    tree = scanner.scan_streams({{"/base.tar",
+                                  [&] {
+                                    backup.emplace(o.pg);
+                                    return backup->fd();
+                                  },
+                                  [&] {
+                                    auto info = backup->finish();
+                                    for (auto& [k, v] : info.meta()) meta[k] = v;
+                                    backup.reset();
+                                  }}});
   } else if (command || o.postgres) {
     // Started only now, with the lock held and the index loaded: nothing of ours can fail
     // between its start and the reading of its output. Each exit status decides.
@@ -163,6 +185,7 @@ int run(repo::Repository& repo, const Options& o) {
   snap.host = o.host.empty() ? host_name() : o.host;
   snap.job = o.job;
   snap.kind = !o.kind.empty() ? o.kind
+              : base          ? "postgres-base"
               : o.postgres    ? "postgres-dump"
               : command       ? "command"
               : o.stdin_mode  ? "stdin"

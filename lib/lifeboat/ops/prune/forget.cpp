@@ -147,6 +147,13 @@ int forget(repo::Repository& repo, const ForgetOptions& o, std::vector<Id32>* re
               "snapshot {} of {} is dated in the future ({}): kept, and not counted by the policy",
               g.members[i]->id.hex().substr(0, 12), describe_key(g.key),
               repo::format_time(g.members[i]->snapshot.time_ns));
+        // Archived WAL is what point-in-time recovery replays: no count- or age-based policy
+        // may drop it (the WAL a kept base backup needs cannot be told from the rest yet).
+        // It goes only when named by id.
+        if (!d.keep && g.members[i]->snapshot.kind == "postgres-wal") {
+          d.keep = true;
+          d.reasons.push_back("archived WAL");
+        }
         if (!d.keep) {
           if (auto why = under_retention(*g.members[i])) {
             d.keep = true;

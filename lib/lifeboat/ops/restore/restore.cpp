@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <chrono>
+
 #include <nlohmann/json.hpp>
 
 #include "lifeboat/core/log.hpp"
@@ -362,6 +364,39 @@ int restore(repo::Repository& repo, const Selection& sel, const RestoreOptions& 
   std::unique_ptr<repo::RepoLock> lock;
   if (!o.dry_run) lock = repo::RepoLock::acquire_for_reading(repo, "restore");
   repo.load_index();
+  if (r.snapshot.kind == "postgres-base") {
+    // A base backup is restored as a data directory: its tar extracted into --target.
+    if (o.dry_run || !o.includes.empty() || !o.excludes.empty() || o.verify)
+      throw UsageError(
+          "a base backup is restored whole into an empty directory: --dry-run, --include, "
+          "--exclude and --verify do not apply (check it with pg_verifybackup DIR)");
+    auto node = find_node(repo, r.snapshot.tree, "/base.tar");
+    if (!node || node->type != repo::NodeType::file)
+      throw IntegrityError("snapshot {} is a base backup without /base.tar",
+                           r.id.hex().substr(0, 8));
+    auto start = std::chrono::steady_clock::now();
+    uint64_t entries = lifeboat::restore::extract_tar(repo, *node, o.target);
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto& m = r.snapshot.meta;
+    auto get = [&](const char* k) {
+      auto it = m.find(k);
+      return it == m.end() ? std::string("?") : it->second;
+    };
+    log::info(
+        "restored base backup {} ({} entries, {}) into {} in {:.1f}s: PostgreSQL {}, system "
+        "identifier {}, timeline {}, WAL {} to {}",
+        r.id.hex().substr(0, 8), entries, human_bytes(node->size), o.target, seconds,
+        get("postgres.server_version"), get("postgres.system_id"), get("postgres.timeline"),
+        get("postgres.start_lsn"), get("postgres.stop_lsn"));
+    if (sel.json)
+      fmt::print("{}\n", json{{"snapshot_id", r.id.hex()},
+                              {"entries", entries},
+                              {"bytes", node->size},
+                              {"duration_seconds", seconds}}
+                             .dump());
+    return 0;
+  }
   Reporter reporter;
   lifeboat::restore::Restorer restorer(repo, reporter, ro);
   restorer.run(r.snapshot.tree);

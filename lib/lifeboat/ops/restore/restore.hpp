@@ -74,6 +74,21 @@ std::optional<repo::Node> find_node(repo::Repository& repo, const Id32& root,
 int wal_fetch(repo::Repository& repo, const Selection& sel, const std::string& name,
               const std::string& dest);
 
+// Point-in-time recovery (backup-restore --pitr ...): chooses the base backup of the job's
+// cluster to start from, checks that the archived WAL reaches the target without a gap,
+// restores the base backup into `target` and writes recovery.signal and the recovery settings
+// (restore_command, the target, recovery_target_action = promote, the port, archive_mode =
+// off) to postgresql.auto.conf. Starting PostgreSQL on `target` then replays to the target.
+struct PitrOptions {
+  std::string base;    // a base backup snapshot; empty: the newest one before the target
+  std::string target;  // the data directory to create
+  std::string type;    // "time", "xid", "name", "lsn" or "latest"
+  std::string value;   // the target (time as given: YYYY-MM-DD HH:MM[:SS], local)
+  std::string port = "5433";
+  std::string restore_command;  // what PostgreSQL runs to fetch WAL
+};
+int pitr(repo::Repository& repo, const Selection& sel, const PitrOptions& options);
+
 // Resolves and loads a snapshot; refuses untrusted signers unless allowed (Error integrity).
 repo::SnapshotRecord select_snapshot(repo::Repository& repo, const Selection& sel,
                                      const std::string& spec);
