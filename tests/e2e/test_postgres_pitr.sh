@@ -85,6 +85,25 @@ expect_exit 2 "--pitr without --job" -- backup-restore --target "$T/x" --pitr la
 expect_exit 2 "two targets" -- backup-restore --job pg --target "$T/x" --pitr latest --pitr-xid 5
 expect_exit 2 "--pitr with --to-postgres" -- backup-restore --job pg --target "$T/x" --pitr latest --to-postgres
 
+# --- the recoverable window, and retention that knows WAL ------------------------------------------------
+as_pg backup-restore snapshots --json --job pg >"$T/snaps.json" 2>/dev/null
+jcheck "snapshots --json shows the job's recoverable window on its base and WAL snapshots" "$T/snaps.json" 'all(s["recoverable_window"]["from_ns"] <= s["recoverable_window"]["to_ns"] for s in d) and len({(s["recoverable_window"]["from"], s["recoverable_window"]["to"]) for s in d}) == 1'
+export PGDATABASE=app
+pg_sql "INSERT INTO t (phase) SELECT 5 FROM generate_series(1, 100)" >/dev/null
+expect_exit 0 "a second base backup" -- as_pg backup-create postgres --mode base --job pg
+pg_sql "INSERT INTO t (phase) SELECT 6 FROM generate_series(1, 100)" >/dev/null
+pg_sql "SELECT pg_switch_wal()" >/dev/null
+check "its WAL is archived" wait_archived "$(( $(archived) + 1 ))"
+unset PGDATABASE
+expect_exit 0 "forget --keep-last 1 over the job" -- as_pg backup-prune forget --job pg --keep-last 1 --json
+jcheck "forgets the first base backup" "$T/stdout" 'sum(1 for g in d["groups"] for s in g["snapshots"] if s["action"] == "remove" and "last 1" not in s["reasons"] and not any("WAL" in r for r in s["reasons"])) == 1'
+jcheck "and the WAL only it needed" "$T/stdout" 'any(s["action"] == "remove" and s["reasons"] == ["WAL older than every kept base backup"] for g in d["groups"] for s in g["snapshots"])'
+jcheck "but keeps the WAL the second one needs" "$T/stdout" 'any(s["action"] == "keep" and s["reasons"][0].startswith("WAL needed by base backup") for g in d["groups"] for s in g["snapshots"])'
+expect_exit 1 "--pitr to a time only the forgotten base backup covered" -- backup-restore --job pg --target "$T/x" --pitr "$t2"
+expect_stderr "outside the recoverable window" "is now outside the window"
+recover r8 "latest, after forget" --pitr latest
+check "recovered from the second base backup and its WAL: phases 1 to 6" test "$(cat "$T/r8/phases")" = 1,2,3,4,5,6
+
 # --- a damaged archive stops recovery -------------------------------------------------------------------
 expect_exit 0 "--pitr latest, before the damage" -- backup-restore --job pg --target "$T/r7/data" --pg-port 54360 --pitr latest
 for p in $(find "$T/repo/data" -type f); do

@@ -8,9 +8,58 @@
 #include "lifeboat/core/reporter.hpp"
 #include "lifeboat/ops/prune/prune.hpp"
 #include "lifeboat/repo/lock.hpp"
+#include "lifeboat/source/postgres/wal.hpp"
 
 namespace lifeboat::ops::prune {
 namespace {
+
+// The WAL of a PostgreSQL job is kept while a kept base backup needs it: every segment from the
+// first WAL file of the oldest kept base backup on (on any timeline), and timeline history
+// files. Segments older than that are what only forgotten base backups needed. A job with no
+// base backup at all keeps its WAL (nothing says what it is for).
+void decide_wal(const std::vector<const repo::SnapshotRecord*>& members,
+                std::vector<Decision>& decisions) {
+  namespace pg = source::postgres;
+  bool any_base = false;
+  std::optional<uint64_t> oldest;  // segment number (log * 256 + seg) of the oldest kept start
+  std::string oldest_id;
+  for (size_t i = 0; i < members.size(); ++i) {
+    const auto& s = members[i]->snapshot;
+    if (s.kind != "postgres-base") continue;
+    any_base = true;
+    auto it = s.meta.find("postgres.start_wal_file");
+    if (!decisions[i].keep || it == s.meta.end() ||
+        pg::wal_file_kind(it->second) != pg::WalFile::segment)
+      continue;
+    uint64_t n = std::stoull(it->second.substr(8, 8), nullptr, 16) * 0x100 +
+                 std::stoull(it->second.substr(16, 8), nullptr, 16);
+    if (!oldest || n < *oldest) oldest = n, oldest_id = members[i]->id.hex().substr(0, 8);
+  }
+  for (size_t i = 0; i < members.size(); ++i) {
+    const auto& s = members[i]->snapshot;
+    if (s.kind != "postgres-wal") continue;
+    if (!any_base) {
+      decisions[i] = {true, {"archived WAL (the job has no base backup)"}};
+      continue;
+    }
+    bool needed = false;
+    for (const auto& [k, v] : s.meta) {
+      if (k.rfind(pg::k_wal_meta_prefix, 0) != 0) continue;
+      std::string name = k.substr(pg::k_wal_meta_prefix.size());
+      auto kind = pg::wal_file_kind(name);
+      if (kind == pg::WalFile::history) needed = true;
+      if ((kind == pg::WalFile::segment || kind == pg::WalFile::partial ||
+           kind == pg::WalFile::backup) &&
+          oldest &&
+          std::stoull(name.substr(8, 8), nullptr, 16) * 0x100 +
+                  std::stoull(name.substr(16, 8), nullptr, 16) >=
+              *oldest)
+        needed = true;
+    }
+    decisions[i] = needed ? Decision{true, {"WAL needed by base backup " + oldest_id}}
+                          : Decision{false, {"WAL older than every kept base backup"}};
+  }
+}
 using nlohmann::json;
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
@@ -132,14 +181,21 @@ int forget(repo::Repository& repo, const ForgetOptions& o, std::vector<Id32>* re
                                         : "job " + job + " has no retention policy";
         }
       }
+      // Archived WAL is not judged by the policy: it goes with the base backups that need it.
       std::vector<Candidate> cands;
-      for (auto* r : g.members)
+      std::vector<size_t> judged;
+      for (size_t i = 0; i < g.members.size(); ++i) {
+        const auto* r = g.members[i];
+        if (r->snapshot.kind == "postgres-wal") continue;
         cands.push_back({r->id.hex(), r->snapshot.time_ns, r->snapshot.tags});
-      if (g.policy) {
-        g.decisions = apply(*g.policy, cands, now);
-      } else {
-        g.decisions.assign(cands.size(), Decision{true, {"no policy"}});
+        judged.push_back(i);
       }
+      g.decisions.assign(g.members.size(), Decision{true, {"no policy"}});
+      if (g.policy) {
+        auto decided = apply(*g.policy, cands, now);
+        for (size_t k = 0; k < judged.size(); ++k) g.decisions[judged[k]] = decided[k];
+      }
+      decide_wal(g.members, g.decisions);
       for (size_t i = 0; i < g.members.size(); ++i) {
         auto& d = g.decisions[i];
         if (d.keep && d.reasons.size() == 1 && d.reasons[0] == "future")
@@ -147,13 +203,6 @@ int forget(repo::Repository& repo, const ForgetOptions& o, std::vector<Id32>* re
               "snapshot {} of {} is dated in the future ({}): kept, and not counted by the policy",
               g.members[i]->id.hex().substr(0, 12), describe_key(g.key),
               repo::format_time(g.members[i]->snapshot.time_ns));
-        // Archived WAL is what point-in-time recovery replays: no count- or age-based policy
-        // may drop it (the WAL a kept base backup needs cannot be told from the rest yet).
-        // It goes only when named by id.
-        if (!d.keep && g.members[i]->snapshot.kind == "postgres-wal") {
-          d.keep = true;
-          d.reasons.push_back("archived WAL");
-        }
         if (!d.keep) {
           if (auto why = under_retention(*g.members[i])) {
             d.keep = true;

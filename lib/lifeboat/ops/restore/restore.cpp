@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -43,6 +44,20 @@ repo::SnapshotRecord select_snapshot(repo::Repository& repo, const Selection& se
 
 int snapshots(repo::Repository& repo, const Selection& sel) {
   auto records = repo.load_snapshots();
+  // Each PostgreSQL job's recoverable window (as --pitr checks it): from its oldest base
+  // backup to its newest archived WAL.
+  std::map<std::string, std::pair<int64_t, int64_t>> windows;
+  for (const auto& r : records)
+    if (!r.damaged && r.snapshot.kind == "postgres-base") {
+      auto [it, fresh] =
+          windows.try_emplace(r.snapshot.job, r.snapshot.time_ns, r.snapshot.time_ns);
+      it->second.first = std::min(it->second.first, r.snapshot.time_ns);
+      it->second.second = std::max(it->second.second, r.snapshot.time_ns);
+    }
+  for (const auto& r : records)
+    if (!r.damaged && r.snapshot.kind == "postgres-wal")
+      if (auto it = windows.find(r.snapshot.job); it != windows.end())
+        it->second.second = std::max(it->second.second, r.snapshot.time_ns);
   json out = json::array();
   size_t damaged = 0;
   for (auto& r : records) {
@@ -76,6 +91,12 @@ int snapshots(repo::Repository& repo, const Selection& sel) {
                      {"trusted", r.trusted},
                      {"signer_status", r.signer_status},
                      {"summary", summary}});
+      if (auto w = windows.find(s.job);
+          w != windows.end() && (s.kind == "postgres-base" || s.kind == "postgres-wal"))
+        out.back()["recoverable_window"] = {{"from", repo::format_time(w->second.first)},
+                                            {"to", repo::format_time(w->second.second)},
+                                            {"from_ns", w->second.first},
+                                            {"to_ns", w->second.second}};
       if (!s.meta.empty()) {
         json meta = json::object();
         for (auto& [k, v] : s.meta) meta[printable(k)] = printable(v);
