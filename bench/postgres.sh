@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Benchmarks the PostgreSQL sources on a pgbench cluster (scale SCALE, default 50: ~750 MB):
-#   1. a logical dump: `backup-create postgres --dbname bench` against `pg_dump -Fc` to a file,
-#      and against the same uncompressed dump piped into restic (--stdin) and borg (-);
-#   2. the same after a small change (1% of the accounts updated): data added, and the fraction
-#      of the dump that is new in the repository;
-#   3. wal-push: 40 segments left waiting for the archiver, then the time for PostgreSQL's own
+#   1. a base backup: `backup-create postgres --mode base` against `pg_basebackup -Ft` writing
+#      its tar to disk, and the same tar piped into restic (--stdin) and borg (-);
+#   2. a logical dump: `backup-create postgres --dbname bench` against `pg_dump -Fc` to a file,
+#      and the uncompressed dump piped into restic and borg;
+#   3. a second base backup and a second dump after a small change (1% of the accounts, a
+#      contiguous range, updated): the data added, as a fraction of what was read, and the
+#      repository growth (a change spread over every page would change every chunk);
+#   4. wal-push: 40 segments left waiting for the archiver, then the time for PostgreSQL's own
 #      archiver to drain them through `archive_command = 'backup-create wal-push ...'`.
 # Medians of RUNS (default 3), wall time and peak RSS from /usr/bin/time -v; ratios are
 # Lifeboat / other. Scratch: $BENCH_DIR (default /var/tmp/lifeboat-bench). Not a test.
-# Base backups (pg_basebackup) are not built yet, so they are not measured.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-3}
@@ -54,13 +56,19 @@ time_run() {
 }
 median() { python3 -c 'import statistics,sys; v=[l.split() for l in open(sys.argv[1])]; print(f"{statistics.median(float(x[0]) for x in v):.2f} {statistics.median(int(x[1]) for x in v)/1024:.0f}")' "$1"; }
 
-rm -f "$dir"/t.*
+rm -f "$dir"/t.* "$dir"/b.*
 for run in $(seq "$runs"); do
   echo "dump run $run/$runs" >&2
   rm -rf "$dir/lb" "$dir/restic" "$dir/borg" "$dir/bench.dump" "$dir/cache" "$dir/state"
   as_pg backup-create init --repo "$dir/lb" >/dev/null 2>&1
   as_pg restic init --repo "$dir/restic" >/dev/null 2>&1
   as_pg borg init --encryption repokey-blake2 "$dir/borg" >/dev/null 2>&1
+  rm -rf "$dir/basetar"
+  pgb="pg_basebackup -h '$dir/pg/sock' -p $PGPORT -U postgres -X fetch -c fast"
+  time_run "$dir/b.pgbasebackup" bash -c "$pgb -D '$dir/basetar' -Ft"
+  time_run "$dir/b.lifeboat" backup-create postgres --mode base --repo "$dir/lb" --pg-host "$dir/pg/sock" --pg-port "$PGPORT" --pg-user postgres
+  time_run "$dir/b.restic" bash -c "$pgb -D - -Ft | restic backup -q --repo '$dir/restic' --stdin --stdin-filename base.tar"
+  time_run "$dir/b.borg" bash -c "$pgb -D - -Ft | borg create '$dir/borg::base$run' -"
   time_run "$dir/t.pgdump" pg_dump -h "$dir/pg/sock" -p "$PGPORT" -U postgres -Fc -f "$dir/bench.dump" bench
   time_run "$dir/t.lifeboat" backup-create postgres --repo "$dir/lb" --dbname bench --pg-host "$dir/pg/sock" --pg-port "$PGPORT" --pg-user postgres
   time_run "$dir/t.restic" bash -c "pg_dump -h '$dir/pg/sock' -p $PGPORT -U postgres -Fc -Z0 bench | restic backup -q --repo '$dir/restic' --stdin --stdin-filename bench.dump"
@@ -68,8 +76,14 @@ for run in $(seq "$runs"); do
 done
 dump_size=$(stat -c %s "$dir/bench.dump")
 
-# The second dump after a small change, into the last run's repositories.
-PGDATABASE=bench pg_sql "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 100 = 0" >/dev/null
+base_size=$(du -sb "$dir/basetar" | cut -f1)
+
+# The second base backup and dump after a small change, into the last run's repositories.
+PGDATABASE=bench pg_sql "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= $scale * 1000" >/dev/null
+pg_sql "CHECKPOINT" >/dev/null
+b_before=$(du -sb "$dir/lb" | cut -f1)
+as_pg backup-create postgres --mode base --repo "$dir/lb" --pg-host "$dir/pg/sock" --pg-port "$PGPORT" --pg-user postgres --json >"$dir/second-base.json" 2>/dev/null
+b_after=$(du -sb "$dir/lb" | cut -f1)
 before=$(du -sb "$dir/lb" | cut -f1)
 as_pg backup-create postgres --repo "$dir/lb" --dbname bench --pg-host "$dir/pg/sock" --pg-port "$PGPORT" --pg-user postgres --json >"$dir/second.json" 2>/dev/null
 after=$(du -sb "$dir/lb" | cut -f1)
@@ -94,6 +108,10 @@ until [ "$(pg_sql "SELECT count(*) FROM pg_ls_dir('pg_wal/archive_status') f WHE
 end=$(date +%s.%N)
 a1=$(pg_sql "SELECT archived_count FROM pg_stat_archiver")
 
+read -r gw gr < <(median "$dir/b.pgbasebackup")
+read -r blw blr < <(median "$dir/b.lifeboat")
+read -r brw brr < <(median "$dir/b.restic")
+read -r bbw bbr < <(median "$dir/b.borg")
 read -r pw pr < <(median "$dir/t.pgdump")
 read -r lw lr < <(median "$dir/t.lifeboat")
 read -r rw rr < <(median "$dir/t.restic")
@@ -102,13 +120,18 @@ python3 - <<PY
 pw, lw, rw, bw = $pw, $lw, $rw, $bw
 print(f"pgbench scale $scale; pg_dump -Fc file {$dump_size/1e6:.0f} MB; medians of $runs runs (wall / peak RSS)")
 print()
-print("| operation | lifeboat | pg_dump -Fc > file | restic (pg_dump -Z0 \\\\| --stdin) | borg (pg_dump -Z0 \\\\| -) | lifeboat/pg_dump | lifeboat/restic | lifeboat/borg |")
+print("| operation | lifeboat | PostgreSQL's tool to a file | restic (\\\\| --stdin) | borg (\\\\| -) | lifeboat/tool | lifeboat/restic | lifeboat/borg |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-print(f"| logical dump | {lw:.2f} s / $lr MB | {pw:.2f} s / $pr MB | {rw:.2f} s / $rr MB | {bw:.2f} s / $br MB | {lw/pw:.2f} | {lw/rw:.2f} | {lw/bw:.2f} |")
+print(f"| base backup (pg_basebackup -Ft: {$base_size/1e6:.0f} MB) | {$blw:.2f} s / $blr MB | {$gw:.2f} s / $gr MB | {$brw:.2f} s / $brr MB | {$bbw:.2f} s / $bbr MB | {$blw/$gw:.2f} | {$blw/$brw:.2f} | {$blw/$bbw:.2f} |")
+print(f"| logical dump (pg_dump -Fc; restic, borg: -Fc -Z0) | {lw:.2f} s / $lr MB | {pw:.2f} s / $pr MB | {rw:.2f} s / $rr MB | {bw:.2f} s / $br MB | {lw/pw:.2f} | {lw/rw:.2f} | {lw/bw:.2f} |")
 import json
+b = json.load(open("$dir/second-base.json"))
+print()
+print(f"second base backup after 1% of the accounts changed: read {b['bytes_read']/1e6:.0f} MB, new data {b['bytes_added']/1e6:.1f} MB "
+      f"({100*b['bytes_added']/b['bytes_read']:.1f}% of the backup); repository grew {($b_after-$b_before)/1e6:.1f} MB")
 d = json.load(open("$dir/second.json"))
 print()
-print(f"second dump after 1% of accounts changed: read {d['bytes_read']/1e6:.0f} MB, new data {d['bytes_added']/1e6:.1f} MB "
+print(f"second dump after 1% of the accounts changed: read {d['bytes_read']/1e6:.0f} MB, new data {d['bytes_added']/1e6:.1f} MB "
       f"({100*d['bytes_added']/d['bytes_read']:.1f}% of the dump); repository grew {($after-$before)/1e6:.1f} MB "
       f"(restic {($ra-$rb)/1e6:.1f} MB, borg {($ba-$bb)/1e6:.1f} MB)")
 n = $a1 - $a0

@@ -46,6 +46,9 @@ jcheck "stores under a third of what it read" "$T/stdout" 'd["bytes_added"] < d[
 # --- refusals and failures -------------------------------------------------------------------------
 expect_exit 2 "--dbname with --mode base" -- backup-create postgres --mode base --dbname bench
 expect_stderr "goes with --mode dump" "says a base backup copies the whole cluster"
+printf 'jobs:\n  pg:\n    type: postgres\n    mode: base\n    databases: [bench]\n' >"$T/bad.yaml"
+expect_exit 2 "a job of mode base that lists databases" -- backup-create --config "$T/bad.yaml" --job pg
+expect_stderr "bad.yaml:5: job 'pg' has mode base, which copies the whole cluster" "is a configuration error naming the line"
 expect_exit 2 "restoring into a directory that is not empty" -- backup-restore latest --job pg --target "$T/restored/data"
 expect_stderr "is not empty" "says so"
 expect_exit 2 "--include with a base backup" -- backup-restore latest --job pg --target "$T/x" --include '/base/*'

@@ -284,6 +284,10 @@ class Parser {
           if (n["pg-port"])
             j.pg_port = std::to_string(number(n["pg-port"], where + " pg-port", 1, 65535));
           if (n["pg-user"]) j.pg_user = str(n["pg-user"], where + " pg-user");
+          if (j.pg_mode == "base" && !j.pg_databases.empty())
+            fail(n["databases"], where +
+                                     " has mode base, which copies the whole cluster: "
+                                     "'databases' goes with mode dump");
         }
         if (n["repository"]) {
           j.repository = str(n["repository"], "repository");
