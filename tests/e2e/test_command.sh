@@ -69,6 +69,13 @@ expect_exit 2 "--to-command with --target" -- backup-restore latest --job db --t
 expect_exit 2 "--run-restore-command for a job without a configuration" -- backup-restore latest --job db --run-restore-command
 expect_stderr "no restore-command" "the message says there is no restore command"
 
+# A command that leaves a background process holding its error output (a daemon it started)
+# is not waited for once it has exited (one second of grace for its last words).
+expect_exit 0 "a restore command that leaves a background process" -- timeout 20 backup-restore latest --job db --to-command "cat >/dev/null; sleep 31.5 >/dev/null &"
+expect_exit 0 "a backup command that leaves a background process" -- timeout 20 backup-create --job bg --from-command "echo data; sleep 31.5 >/dev/null &" --stdin-name bg.txt
+check "its output was stored" test "$(backup-restore dump latest --job bg bg.txt 2>/dev/null)" = data
+pkill -f 'sleep 31.5' 2>/dev/null
+
 # --- jobs of type command in the configuration ------------------------------------------------------
 cat >"$T/lifeboat.yaml" <<YAML
 repositories:

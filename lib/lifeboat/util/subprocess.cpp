@@ -1,6 +1,7 @@
 #include "lifeboat/util/subprocess.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
@@ -104,6 +105,17 @@ void Child::start(const std::vector<std::string>& args, bool search_path) {
   m_err_reader = std::thread([this] {
     char buf[4096];
     for (;;) {
+      // Polled, so that finish() can stop waiting for a descendant (a daemon the command
+      // started) that keeps the pipe open after the command itself has exited.
+      int64_t deadline = m_err_deadline.load();
+      if (deadline != 0 && std::chrono::steady_clock::now().time_since_epoch().count() > deadline)
+        break;
+      struct pollfd pfd {
+        m_err, POLLIN, 0
+      };
+      int ready = ::poll(&pfd, 1, 100);
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready == 0) continue;
       ssize_t n = ::read(m_err, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
@@ -121,6 +133,7 @@ void Child::start(const std::vector<std::string>& args, bool search_path) {
 Child::~Child() {
   if (m_pid > 0) terminate();
   if (m_pipe >= 0) ::close(m_pipe);
+  m_err_deadline = std::chrono::steady_clock::now().time_since_epoch().count();
   if (m_err_reader.joinable()) m_err_reader.join();
   if (m_err >= 0) ::close(m_err);
 }
@@ -152,6 +165,10 @@ void Child::finish() {
     if (errno != EINTR) throw Error(Exit::failure, "waitpid: {}", strerror(errno));
   }
   m_pid = -1;
+  // Its error output ends when the last holder of the pipe closes it; a descendant still
+  // running gets one more second, then we stop listening.
+  m_err_deadline =
+      (std::chrono::steady_clock::now() + std::chrono::seconds(1)).time_since_epoch().count();
   m_err_reader.join();
   std::string how;
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;

@@ -7,6 +7,8 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 #include <thread>
 #include <utility>
@@ -59,6 +61,9 @@ class Child {
   int m_err = -1;
   std::thread m_err_reader;
   std::string m_err_tail;  // written by m_err_reader until it is joined
+  // When m_err_reader gives up waiting for the end of the error output (steady_clock ticks;
+  // 0: never).
+  std::atomic<int64_t> m_err_deadline{0};
 };
 
 }  // namespace lifeboat
