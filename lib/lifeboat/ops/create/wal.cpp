@@ -111,7 +111,10 @@ void store(repo::Repository& repo, const std::vector<WalFile>& files, const WalP
       throw Error(Exit::failure, "unable to open WAL file '{}': {}", w.path, fs::errno_text(errno));
     c.input_files.emplace_back("/pg_wal/" + w.name, fds.back().get());
     c.meta[pg::k_wal_meta_prefix + w.name] = w.sha256;
-    if (w.header) c.meta["postgres.system_id"] = std::to_string(w.header->system_id);
+    if (w.header) {
+      c.meta["postgres.system_id"] = std::to_string(w.header->system_id);
+      c.meta["postgres.wal_segment_size"] = std::to_string(w.header->segment_size);
+    }
   }
   c.job = o.job;
   c.host = o.host;

@@ -21,19 +21,17 @@ void decide_wal(const std::vector<const repo::SnapshotRecord*>& members,
                 std::vector<Decision>& decisions) {
   namespace pg = source::postgres;
   bool any_base = false;
-  std::optional<uint64_t> oldest;  // segment number (log * 256 + seg) of the oldest kept start
+  std::optional<pg::WalPosition> oldest;  // the first WAL file of the oldest kept base backup
   std::string oldest_id;
   for (size_t i = 0; i < members.size(); ++i) {
     const auto& s = members[i]->snapshot;
     if (s.kind != "postgres-base") continue;
     any_base = true;
     auto it = s.meta.find("postgres.start_wal_file");
-    if (!decisions[i].keep || it == s.meta.end() ||
-        pg::wal_file_kind(it->second) != pg::WalFile::segment)
-      continue;
-    uint64_t n = std::stoull(it->second.substr(8, 8), nullptr, 16) * 0x100 +
-                 std::stoull(it->second.substr(16, 8), nullptr, 16);
-    if (!oldest || n < *oldest) oldest = n, oldest_id = members[i]->id.hex().substr(0, 8);
+    if (!decisions[i].keep || it == s.meta.end()) continue;
+    auto start = pg::wal_position(it->second);
+    if (start && (!oldest || *start < *oldest))
+      oldest = start, oldest_id = members[i]->id.hex().substr(0, 8);
   }
   for (size_t i = 0; i < members.size(); ++i) {
     const auto& s = members[i]->snapshot;
@@ -46,15 +44,9 @@ void decide_wal(const std::vector<const repo::SnapshotRecord*>& members,
     for (const auto& [k, v] : s.meta) {
       if (k.rfind(pg::k_wal_meta_prefix, 0) != 0) continue;
       std::string name = k.substr(pg::k_wal_meta_prefix.size());
-      auto kind = pg::wal_file_kind(name);
-      if (kind == pg::WalFile::history) needed = true;
-      if ((kind == pg::WalFile::segment || kind == pg::WalFile::partial ||
-           kind == pg::WalFile::backup) &&
-          oldest &&
-          std::stoull(name.substr(8, 8), nullptr, 16) * 0x100 +
-                  std::stoull(name.substr(16, 8), nullptr, 16) >=
-              *oldest)
-        needed = true;
+      if (pg::wal_file_kind(name) == pg::WalFile::history) needed = true;
+      auto at = pg::wal_position(name);
+      if (at && oldest && !(*at < *oldest)) needed = true;
     }
     decisions[i] = needed ? Decision{true, {"WAL needed by base backup " + oldest_id}}
                           : Decision{false, {"WAL older than every kept base backup"}};

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <tuple>
 
 #include "lifeboat/core/log.hpp"
 #include "lifeboat/ops/restore/restore.hpp"
@@ -25,22 +27,13 @@ std::string meta_of(const repo::Snapshot& s, const char* key) {
   return it == s.meta.end() ? "" : it->second;
 }
 
-// A segment name's timeline and position (segment number, 16 MiB segments assumed only for
-// ordering: names sort by timeline, then position).
-struct SegmentName {
-  uint32_t timeline = 0;
-  uint64_t number = 0;  // log * 256 + seg
-};
-std::optional<SegmentName> segment_of(const std::string& name) {
+// The position of a WAL segment's name (not of .partial, .backup or history files).
+std::optional<pg::WalPosition> segment_of(const std::string& name) {
   if (pg::wal_file_kind(name) != pg::WalFile::segment) return std::nullopt;
-  SegmentName s;
-  s.timeline = static_cast<uint32_t>(std::stoul(name.substr(0, 8), nullptr, 16));
-  s.number = std::stoull(name.substr(8, 8), nullptr, 16) * 0x100 +
-             std::stoull(name.substr(16, 8), nullptr, 16);
-  return s;
+  return pg::wal_position(name);
 }
-std::string segment_name(uint32_t timeline, uint64_t number) {
-  return fmt::format("{:08X}{:08X}{:08X}", timeline, number / 0x100, number % 0x100);
+std::tuple<uint32_t, uint32_t, uint32_t> key_of(const pg::WalPosition& p) {
+  return {p.timeline, p.log, p.seg};
 }
 
 // "YYYY-MM-DD HH:MM:SS+00" for PostgreSQL, from nanoseconds since the epoch.
@@ -74,7 +67,8 @@ int pitr(repo::Repository& repo, const Selection& sel, const PitrOptions& o) {
   repo.require_read("point-in-time recovery");
   auto records = repo.load_snapshots();
   std::vector<const repo::SnapshotRecord*> bases;
-  std::map<std::pair<uint32_t, uint64_t>, const repo::SnapshotRecord*> segments;
+  std::set<std::tuple<uint32_t, uint32_t, uint32_t>> segments;  // archived: timeline, log, seg
+  uint32_t segment_size = pg::k_default_segment_size;
   int64_t last_wal_time = 0;
   for (const auto& r : records) {
     if (r.damaged || !sel.filter.matches(r.snapshot)) continue;
@@ -82,10 +76,12 @@ int pitr(repo::Repository& repo, const Selection& sel, const PitrOptions& o) {
     if (r.snapshot.kind == "postgres-base") bases.push_back(&r);
     if (r.snapshot.kind == "postgres-wal") {
       last_wal_time = std::max(last_wal_time, r.snapshot.time_ns);
+      if (auto size = meta_of(r.snapshot, "postgres.wal_segment_size"); !size.empty())
+        segment_size = static_cast<uint32_t>(std::stoul(size));
       for (const auto& [k, v] : r.snapshot.meta)
         if (k.rfind(pg::k_wal_meta_prefix, 0) == 0)
           if (auto s = segment_of(k.substr(pg::k_wal_meta_prefix.size())))
-            segments[{s->timeline, s->number}] = &r;
+            segments.insert(key_of(*s));
     }
   }
   if (bases.empty())
@@ -147,19 +143,19 @@ int pitr(repo::Repository& repo, const Selection& sel, const PitrOptions& o) {
   if (!first)
     throw IntegrityError("base backup {} records no start WAL file", base->id.hex().substr(0, 8));
   // The archived WAL from the base backup on, without a gap (on its timeline).
-  uint64_t last = first->number;
-  while (segments.count({first->timeline, last + 1})) ++last;
+  pg::WalPosition last = *first;
+  while (segments.count(key_of(pg::next_segment(last, segment_size))))
+    last = pg::next_segment(last, segment_size);
   bool later_timeline = false;
-  for (const auto& [key, r] : segments)
-    if (key.first > first->timeline) later_timeline = true;
-  std::string wal_range =
-      segments.count({first->timeline, first->number})
-          ? fmt::format("{} to {}", start_file, segment_name(first->timeline, last))
-          : "none archived (only the WAL inside the base backup)";
-  for (const auto& [key, r] : segments)
-    if (key.first == first->timeline && key.second > last + 1) {
-      log::warn("archived WAL has a gap after {}: recovery can only reach the end of {}",
-                segment_name(first->timeline, last), segment_name(first->timeline, last));
+  for (const auto& key : segments)
+    if (std::get<0>(key) > first->timeline) later_timeline = true;
+  std::string wal_range = segments.count(key_of(*first))
+                              ? fmt::format("{} to {}", start_file, pg::segment_name(last))
+                              : "none archived (only the WAL inside the base backup)";
+  for (const auto& [tl, lg, sg] : segments)
+    if (tl == first->timeline && last < pg::WalPosition{tl, lg, sg}) {
+      log::warn("archived WAL has a gap after {}: recovery can only reach the end of it",
+                pg::segment_name(last));
       break;
     }
 

@@ -37,6 +37,26 @@ std::optional<WalFile> wal_file_kind(const std::string& name) {
   return std::nullopt;
 }
 
+std::optional<WalPosition> wal_position(const std::string& name) {
+  auto kind = wal_file_kind(name);
+  if (!kind || *kind == WalFile::history) return std::nullopt;
+  WalPosition p;
+  p.timeline = static_cast<uint32_t>(std::stoul(name.substr(0, 8), nullptr, 16));
+  p.log = static_cast<uint32_t>(std::stoul(name.substr(8, 8), nullptr, 16));
+  p.seg = static_cast<uint32_t>(std::stoul(name.substr(16, 8), nullptr, 16));
+  return p;
+}
+
+WalPosition next_segment(WalPosition p, uint32_t segment_size) {
+  uint64_t per_log = 0x100000000ull / segment_size;
+  if (++p.seg >= per_log) p.seg = 0, ++p.log;
+  return p;
+}
+
+std::string segment_name(const WalPosition& p) {
+  return fmt::format("{:08X}{:08X}{:08X}", p.timeline, p.log, p.seg);
+}
+
 SegmentHeader parse_segment_header(ByteView data, const std::string& name) {
   // XLogLongPageHeaderData: xlp_magic u16, xlp_info u16, xlp_tli u32, xlp_pageaddr u64,
   // xlp_rem_len u32 (+4 padding), xlp_sysid u64, xlp_seg_size u32, xlp_xlog_blcksz u32.
@@ -59,13 +79,10 @@ SegmentHeader parse_segment_header(ByteView data, const std::string& name) {
                 "'{}' holds {} bytes but its header declares segments of {} bytes: it is "
                 "truncated or not a WAL segment",
                 name, data.size(), h.segment_size);
-  if (wal_file_kind(name) == WalFile::segment || wal_file_kind(name) == WalFile::partial) {
-    uint32_t tli = static_cast<uint32_t>(std::stoul(name.substr(0, 8), nullptr, 16));
-    uint64_t log = std::stoull(name.substr(8, 8), nullptr, 16);
-    uint64_t seg = std::stoull(name.substr(16, 8), nullptr, 16);
+  if (auto p = wal_position(name)) {
     uint64_t per_log = 0x100000000ull / h.segment_size;
-    uint64_t address = (log * per_log + seg) * h.segment_size;
-    if (tli != h.timeline || address != h.page_address)
+    uint64_t address = (uint64_t{p->log} * per_log + p->seg) * h.segment_size;
+    if (p->timeline != h.timeline || address != h.page_address)
       throw Error(Exit::failure,
                   "'{}' does not hold the segment its name says (its header: timeline {}, "
                   "position {:X}/{:X})",

@@ -25,6 +25,21 @@ inline const std::string k_wal_meta_prefix = "postgres.wal.file.";
 // The kind of WAL file `name` is; nullopt when it is none (names are upper-case hex).
 std::optional<WalFile> wal_file_kind(const std::string& name);
 
+// Where a WAL file sits: the timeline and the log and segment numbers of its name's first 24
+// digits. Segments, .partial and .backup files have one; history files do not.
+struct WalPosition {
+  uint32_t timeline = 0;
+  uint32_t log = 0;
+  uint32_t seg = 0;
+  // Along the WAL (log, then segment), for any segment size; the timeline is not compared.
+  bool operator<(const WalPosition& o) const { return log != o.log ? log < o.log : seg < o.seg; }
+};
+std::optional<WalPosition> wal_position(const std::string& name);
+// The segment after p, for segments of `segment_size` bytes.
+WalPosition next_segment(WalPosition p, uint32_t segment_size);
+std::string segment_name(const WalPosition& p);
+inline constexpr uint32_t k_default_segment_size = 16u << 20;
+
 // From a segment's first page (its long header).
 struct SegmentHeader {
   uint32_t timeline = 0;
