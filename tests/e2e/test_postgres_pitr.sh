@@ -9,18 +9,12 @@ source "$LIFEBOAT_SOURCE/tests/servers/postgres.sh"
 export PGPORT=54341
 trap 'for d in "$T"/pg "$T"/r*; do pg_stop "$d"; done; rm -rf "$T"' EXIT
 
-chown postgres "$T" "$T/password"
-cat >"$T/env.sh" <<ENV
-export PATH="$LIFEBOAT_BIN:\$PATH" LIFEBOAT_REPOSITORY="$T/repo" LIFEBOAT_PASSWORD_FILE="$T/password"
-export LIFEBOAT_CACHE_DIR="$T/cache" LIFEBOAT_STATE_DIR="$T/state"
-ENV
-as_pg() { timeout 300 runuser -u postgres -- bash -c '. "$1/env.sh"; shift; exec "$@"' _ "$T" "$@"; }
+pg_lifeboat_env "$T"
 as_pg backup-create init >/dev/null 2>&1
 pg_start "$T/pg" "wal_level = replica" "archive_mode = on" "max_wal_senders = 4" \
   "archive_command = '. $T/env.sh && backup-create wal-push --job pg %p'" ||
   { echo "FAIL - PostgreSQL 15 did not start"; exit 1; }
 archived() { pg_sql "SELECT archived_count FROM pg_stat_archiver"; }
-wait_archived() { for _ in $(seq 1 600); do [ "$(archived)" -ge "$1" ] && return 0; sleep 0.2; done; return 1; }
 
 timeout 60 createdb app
 export PGDATABASE=app

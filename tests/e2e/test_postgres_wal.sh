@@ -11,23 +11,12 @@ export PGPORT=54333
 trap 'pg_stop "$T/pg"; pg_stop "$T/other"; rm -rf "$T"' EXIT
 
 # The server runs the tools as postgres: the repository, password, cache and state are its own.
-chown postgres "$T" "$T/password"
-cat >"$T/env.sh" <<ENV
-export PATH="$LIFEBOAT_BIN:\$PATH" LIFEBOAT_REPOSITORY="$T/repo" LIFEBOAT_PASSWORD_FILE="$T/password"
-export LIFEBOAT_CACHE_DIR="$T/cache" LIFEBOAT_STATE_DIR="$T/state"
-ENV
-# as_pg CMD...: a command as the postgres user, with the repository's environment.
-as_pg() { timeout 300 runuser -u postgres -- bash -c '. "$1/env.sh"; shift; exec "$@"' _ "$T" "$@"; }
+pg_lifeboat_env "$T"
 expect_exit 0 "a repository for the cluster" -- as_pg backup-create init
 pg_start "$T/pg" "wal_level = replica" "archive_mode = on" \
   "archive_command = '. $T/env.sh && backup-create wal-push --job pg %p'" ||
   { echo "FAIL - PostgreSQL 15 did not start"; exit 1; }
 
-archived() { pg_sql "SELECT archived_count FROM pg_stat_archiver"; }
-wait_archived() {  # wait_archived N: until N files are archived (at most 120 s)
-  for _ in $(seq 1 600); do [ "$(archived)" -ge "$1" ] && return 0; sleep 0.2; done
-  return 1
-}
 
 timeout 60 createdb bench
 timeout 120 pgbench -i -s 1 -q bench >/dev/null 2>&1

@@ -4,6 +4,11 @@
 #                                 PGHOST, PGPORT, PGUSER for the client programs
 #   pg_stop DIR                   stop it (fast), waiting at most 60 s
 #   pg_sql SQL                    one query through psql, values only
+#   pg_lifeboat_env DIR           for WAL archiving, where the server runs the tools as postgres:
+#                                 DIR and DIR/password become postgres's, DIR/env.sh exports the
+#                                 repository DIR/repo, its password, cache and state
+#   as_pg CMD...                  CMD as postgres with DIR/env.sh (under a timeout)
+#   wait_archived N               until the server has archived N files (at most 120 s)
 # Every server command runs under `timeout` so that a hung server fails the test instead of
 # hanging it. Root cannot run the server: everything under DIR belongs to postgres.
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -40,3 +45,22 @@ pg_stop() {
 }
 
 pg_sql() { timeout 60 psql -X -A -t -v ON_ERROR_STOP=1 -d "${PGDATABASE:-postgres}" -c "$1"; }
+
+pg_lifeboat_env() {
+  PG_ENV_DIR=$1
+  chown postgres "$1" "$1/password"
+  cat >"$1/env.sh" <<ENV
+export PATH="$LIFEBOAT_BIN:\$PATH" LIFEBOAT_REPOSITORY="$1/repo" LIFEBOAT_PASSWORD_FILE="$1/password"
+export LIFEBOAT_CACHE_DIR="$1/cache" LIFEBOAT_STATE_DIR="$1/state"
+ENV
+}
+
+as_pg() { timeout 300 runuser -u postgres -- bash -c '. "$1/env.sh"; shift; exec "$@"' _ "$PG_ENV_DIR" "$@"; }
+
+wait_archived() {
+  for _ in $(seq 1 600); do
+    [ "$(pg_sql "SELECT archived_count FROM pg_stat_archiver")" -ge "$1" ] && return 0
+    sleep 0.2
+  done
+  return 1
+}

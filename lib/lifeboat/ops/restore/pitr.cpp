@@ -57,6 +57,31 @@ std::string conf_quote(const std::string& v) {  // a postgresql.conf string lite
 
 }  // namespace
 
+repo::Node base_tar(repo::Repository& repo, const repo::SnapshotRecord& base) {
+  auto node = find_node(repo, base.snapshot.tree, "/base.tar");
+  if (!node || node->type != repo::NodeType::file)
+    throw IntegrityError("snapshot {} is a base backup without /base.tar",
+                         base.id.hex().substr(0, 8));
+  return *node;
+}
+
+std::map<std::string, Window> recoverable_windows(
+    const std::vector<const repo::SnapshotRecord*>& records) {
+  std::map<std::string, Window> windows;
+  for (const auto* r : records)
+    if (r->snapshot.kind == "postgres-base") {
+      auto [it, fresh] =
+          windows.try_emplace(r->snapshot.job, Window{r->snapshot.time_ns, r->snapshot.time_ns});
+      it->second.from_ns = std::min(it->second.from_ns, r->snapshot.time_ns);
+      it->second.to_ns = std::max(it->second.to_ns, r->snapshot.time_ns);
+    }
+  for (const auto* r : records)
+    if (r->snapshot.kind == "postgres-wal")
+      if (auto it = windows.find(r->snapshot.job); it != windows.end())
+        it->second.to_ns = std::max(it->second.to_ns, r->snapshot.time_ns);
+  return windows;
+}
+
 int pitr(repo::Repository& repo, const Selection& sel, const PitrOptions& o) {
   if (o.target.empty())
     throw UsageError("--pitr needs --target DIR (the data directory to create)");
@@ -66,16 +91,15 @@ int pitr(repo::Repository& repo, const Selection& sel, const PitrOptions& o) {
         "backups");
   repo.require_read("point-in-time recovery");
   auto records = repo.load_snapshots();
-  std::vector<const repo::SnapshotRecord*> bases;
+  std::vector<const repo::SnapshotRecord*> usable, bases;
   std::set<std::tuple<uint32_t, uint32_t, uint32_t>> segments;  // archived: timeline, log, seg
   uint32_t segment_size = pg::k_default_segment_size;
-  int64_t last_wal_time = 0;
   for (const auto& r : records) {
     if (r.damaged || !sel.filter.matches(r.snapshot)) continue;
     if (!r.trusted && !sel.allow_unknown_signer) continue;
+    usable.push_back(&r);
     if (r.snapshot.kind == "postgres-base") bases.push_back(&r);
     if (r.snapshot.kind == "postgres-wal") {
-      last_wal_time = std::max(last_wal_time, r.snapshot.time_ns);
       if (auto size = meta_of(r.snapshot, "postgres.wal_segment_size"); !size.empty())
         segment_size = static_cast<uint32_t>(std::stoul(size));
       for (const auto& [k, v] : r.snapshot.meta)
@@ -90,8 +114,7 @@ int pitr(repo::Repository& repo, const Selection& sel, const PitrOptions& o) {
                 "--job {})",
                 sel.filter.job, sel.filter.job);
   // The recoverable window by time: from the oldest base backup's end to the newest WAL.
-  int64_t window_start = bases.front()->snapshot.time_ns;
-  int64_t window_end = std::max(last_wal_time, bases.back()->snapshot.time_ns);
+  auto [window_start, window_end] = recoverable_windows(usable).at(sel.filter.job);
   std::string window =
       fmt::format("{} to {}", repo::format_time(window_start), repo::format_time(window_end));
 
@@ -174,11 +197,7 @@ int pitr(repo::Repository& repo, const Selection& sel, const PitrOptions& o) {
 
   auto lock = repo::RepoLock::acquire_for_reading(repo, "restore");
   repo.load_index();
-  auto node = find_node(repo, base->snapshot.tree, "/base.tar");
-  if (!node || node->type != repo::NodeType::file)
-    throw IntegrityError("snapshot {} is a base backup without /base.tar",
-                         base->id.hex().substr(0, 8));
-  uint64_t entries = lifeboat::restore::extract_tar(repo, *node, o.target);
+  uint64_t entries = lifeboat::restore::extract_tar(repo, base_tar(repo, *base), o.target);
 
   // recovery.signal, and the settings after everything else in postgresql.auto.conf.
   std::string conf = "\n# Written by backup-restore --pitr: point-in-time recovery\n";

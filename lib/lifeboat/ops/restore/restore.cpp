@@ -44,20 +44,11 @@ repo::SnapshotRecord select_snapshot(repo::Repository& repo, const Selection& se
 
 int snapshots(repo::Repository& repo, const Selection& sel) {
   auto records = repo.load_snapshots();
-  // Each PostgreSQL job's recoverable window (as --pitr checks it): from its oldest base
-  // backup to its newest archived WAL.
-  std::map<std::string, std::pair<int64_t, int64_t>> windows;
+  // Each PostgreSQL job's recoverable window, as --pitr checks it.
+  std::vector<const repo::SnapshotRecord*> sound;
   for (const auto& r : records)
-    if (!r.damaged && r.snapshot.kind == "postgres-base") {
-      auto [it, fresh] =
-          windows.try_emplace(r.snapshot.job, r.snapshot.time_ns, r.snapshot.time_ns);
-      it->second.first = std::min(it->second.first, r.snapshot.time_ns);
-      it->second.second = std::max(it->second.second, r.snapshot.time_ns);
-    }
-  for (const auto& r : records)
-    if (!r.damaged && r.snapshot.kind == "postgres-wal")
-      if (auto it = windows.find(r.snapshot.job); it != windows.end())
-        it->second.second = std::max(it->second.second, r.snapshot.time_ns);
+    if (!r.damaged) sound.push_back(&r);
+  auto windows = recoverable_windows(sound);
   json out = json::array();
   size_t damaged = 0;
   for (auto& r : records) {
@@ -93,10 +84,10 @@ int snapshots(repo::Repository& repo, const Selection& sel) {
                      {"summary", summary}});
       if (auto w = windows.find(s.job);
           w != windows.end() && (s.kind == "postgres-base" || s.kind == "postgres-wal"))
-        out.back()["recoverable_window"] = {{"from", repo::format_time(w->second.first)},
-                                            {"to", repo::format_time(w->second.second)},
-                                            {"from_ns", w->second.first},
-                                            {"to_ns", w->second.second}};
+        out.back()["recoverable_window"] = {{"from", repo::format_time(w->second.from_ns)},
+                                            {"to", repo::format_time(w->second.to_ns)},
+                                            {"from_ns", w->second.from_ns},
+                                            {"to_ns", w->second.to_ns}};
       if (!s.meta.empty()) {
         json meta = json::object();
         for (auto& [k, v] : s.meta) meta[printable(k)] = printable(v);
@@ -391,12 +382,9 @@ int restore(repo::Repository& repo, const Selection& sel, const RestoreOptions& 
       throw UsageError(
           "a base backup is restored whole into an empty directory: --dry-run, --include, "
           "--exclude and --verify do not apply (check it with pg_verifybackup DIR)");
-    auto node = find_node(repo, r.snapshot.tree, "/base.tar");
-    if (!node || node->type != repo::NodeType::file)
-      throw IntegrityError("snapshot {} is a base backup without /base.tar",
-                           r.id.hex().substr(0, 8));
+    auto node = base_tar(repo, r);
     auto start = std::chrono::steady_clock::now();
-    uint64_t entries = lifeboat::restore::extract_tar(repo, *node, o.target);
+    uint64_t entries = lifeboat::restore::extract_tar(repo, node, o.target);
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const auto& m = r.snapshot.meta;
@@ -407,13 +395,13 @@ int restore(repo::Repository& repo, const Selection& sel, const RestoreOptions& 
     log::info(
         "restored base backup {} ({} entries, {}) into {} in {:.1f}s: PostgreSQL {}, system "
         "identifier {}, timeline {}, WAL {} to {}",
-        r.id.hex().substr(0, 8), entries, human_bytes(node->size), o.target, seconds,
+        r.id.hex().substr(0, 8), entries, human_bytes(node.size), o.target, seconds,
         get("postgres.server_version"), get("postgres.system_id"), get("postgres.timeline"),
         get("postgres.start_lsn"), get("postgres.stop_lsn"));
     if (sel.json)
       fmt::print("{}\n", json{{"snapshot_id", r.id.hex()},
                               {"entries", entries},
-                              {"bytes", node->size},
+                              {"bytes", node.size},
                               {"duration_seconds", seconds}}
                              .dump());
     return 0;

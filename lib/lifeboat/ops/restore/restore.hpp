@@ -89,6 +89,18 @@ struct PitrOptions {
 };
 int pitr(repo::Repository& repo, const Selection& sel, const PitrOptions& options);
 
+// The /base.tar file of a postgres-base snapshot; IntegrityError when it has none.
+repo::Node base_tar(repo::Repository& repo, const repo::SnapshotRecord& base);
+
+// Each PostgreSQL job's recoverable window among `records`: from its oldest base backup to its
+// newest base backup or archived WAL (snapshot times). Jobs without a base backup have none.
+struct Window {
+  int64_t from_ns = 0;
+  int64_t to_ns = 0;
+};
+std::map<std::string, Window> recoverable_windows(
+    const std::vector<const repo::SnapshotRecord*>& records);
+
 // Resolves and loads a snapshot; refuses untrusted signers unless allowed (Error integrity).
 repo::SnapshotRecord select_snapshot(repo::Repository& repo, const Selection& sel,
                                      const std::string& spec);
