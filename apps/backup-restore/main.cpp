@@ -81,6 +81,10 @@ int main(int argc, char** argv) {
         app.add_flag("--dry-run", o.dry_run, "Show what would be restored; write nothing");
         app.add_flag("--numeric-owner", o.numeric_owner,
                      "Restore owners by number, ignoring names");
+        app.add_option("--tablespace-mapping", o.tablespace_mapping,
+                       "Base backups: restore the tablespace at OLDDIR into NEWDIR (repeatable)")
+            ->type_name("OLDDIR=NEWDIR")
+            ->allow_extra_args(false);
         static ops::restore::CommandRestoreOptions co;
         static bool run_restore_command = false;
         app.add_option(
@@ -187,12 +191,15 @@ int main(int argc, char** argv) {
                                            : pitr_lsn;
             if (!po.pg.port.empty()) p.port = po.pg.port;
             p.restore_command = wal_fetch_command(ctx, sel.filter.job);
+            p.tablespace_mapping = o.tablespace_mapping;
             return ops::restore::pitr(*repo, sel, p);
           }
           int modes = !o.target.empty() + !co.command.empty() + run_restore_command + to_postgres;
           if (modes > 1)
             throw UsageError(
                 "give one of --target, --to-command, --run-restore-command, --to-postgres");
+          if (!o.tablespace_mapping.empty() && o.target.empty())
+            throw UsageError("--tablespace-mapping goes with --target (or --pitr)");
           bool pg_flags = !po.databases.empty() || po.create || po.clean || !po.pg.host.empty() ||
                           !po.pg.port.empty() || !po.pg.user.empty();
           if (pg_flags && !to_postgres)

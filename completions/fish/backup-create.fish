@@ -111,7 +111,7 @@ complete -c backup-create -n '__backup_create_in key' -a generate -d 'Write a ne
 
 # Backing up PostgreSQL.
 set -l postgres '__backup_create_in postgres'
-complete -c backup-create -n $postgres -l mode -x -a 'dump\t"A logical dump through pg_dump (default)" base\t"A base backup through pg_basebackup"' -d 'Backup mode'
+complete -c backup-create -n $postgres -l mode -x -a 'dump\t"A logical dump through pg_dump (default)" base\t"A base backup over the replication protocol"' -d 'Backup mode'
 complete -c backup-create -n $postgres -l dbname -x -d 'Dump this database (default: every database)'
 complete -c backup-create -n $postgres -l pg-host -x -a '(__fish_complete_directories)' -d 'Server host or socket directory'
 complete -c backup-create -n $postgres -l pg-port -x -d 'Server port'

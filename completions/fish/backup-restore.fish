@@ -15,7 +15,8 @@ function __backup_restore_args
             case --repo --password-file --password-command --key-file --config --cache-dir \
                 --s3-endpoint --connections --limit-upload --limit-download \
                 --job --host --tag --target --include --exclude --overwrite --to-command \
-                --dbname --pg-host --pg-port --pg-user --pitr --pitr-xid --pitr-name --pitr-lsn
+                --dbname --pg-host --pg-port --pg-user --pitr --pitr-xid --pitr-name --pitr-lsn \
+                --tablespace-mapping
                 set skip 1
             case '-*'
             case '*'
@@ -103,6 +104,7 @@ complete -c backup-restore -n $restore -l pitr -x -a latest -d 'Point-in-time re
 complete -c backup-restore -n $restore -l pitr-xid -x -d 'Point-in-time recovery to a transaction id'
 complete -c backup-restore -n $restore -l pitr-name -x -d 'Point-in-time recovery to a restore point'
 complete -c backup-restore -n $restore -l pitr-lsn -x -d 'Point-in-time recovery to a WAL position'
+complete -c backup-restore -n $restore -l tablespace-mapping -x -d 'Base backups: restore the tablespace at OLDDIR into NEWDIR'
 complete -c backup-restore -n $restore -l to-postgres -d 'Restore a PostgreSQL dump through pg_restore'
 complete -c backup-restore -n $restore -l dbname -x -d 'With --to-postgres: only this database (default: all)'
 complete -c backup-restore -n $restore -l create -d 'With --to-postgres: create each database'

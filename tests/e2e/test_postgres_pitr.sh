@@ -16,7 +16,11 @@ pg_start "$T/pg" "wal_level = replica" "archive_mode = on" "max_wal_senders = 4"
   { echo "FAIL - PostgreSQL 15 did not start"; exit 1; }
 archived() { pg_sql "SELECT archived_count FROM pg_stat_archiver"; }
 
-timeout 60 createdb app
+# The database lives in a tablespace of its own: every restore below moves it with
+# --tablespace-mapping, and the WAL replayed into it must follow.
+mkdir -p "$T/ts" && chown postgres "$T/ts"
+pg_sql "CREATE TABLESPACE ts LOCATION '$T/ts'" >/dev/null
+timeout 60 createdb --tablespace=ts app
 export PGDATABASE=app
 pg_sql "CREATE TABLE t (phase int, at timestamptz DEFAULT now())" >/dev/null
 expect_exit 0 "a base backup of the cluster" -- as_pg backup-create postgres --mode base --job pg
@@ -41,7 +45,7 @@ recover() {
   local name=$1 what=$2
   shift 2
   port=$((port + 1))
-  expect_exit 0 "--pitr $what: restore" -- timeout 300 backup-restore --job pg --target "$T/$name/data" --pg-port "$port" "$@"
+  expect_exit 0 "--pitr $what: restore" -- timeout 300 backup-restore --job pg --target "$T/$name/data" --pg-port "$port" --tablespace-mapping "$T/ts=$T/$name/ts" "$@"
   mkdir -p "$T/$name/sock" && chown postgres "$T/$name" "$T/$name/sock"
   echo "unix_socket_directories = '$T/$name/sock'" >>"$T/$name/data/postgresql.auto.conf"
   timeout 180 runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$T/$name/data" -l "$T/$name/log" -w -t 150 -s start ||
@@ -60,6 +64,9 @@ expect_stderr "archived WAL: 0000000100000000000000[0-9A-F]{2} to " "says which 
 expect_stderr "timeline: starts on 1" "says the timeline"
 check "recovered to the first time: phase 1 only" test "$(cat "$T/r1/phases")" = 1
 check "recovery.signal was consumed (the cluster was promoted)" test ! -e "$T/r1/data/recovery.signal"
+expect_stderr "tablespace [0-9]+ restored into $T/r1/ts" "says where the tablespace went"
+check "the tablespace's link points to its new place" bash -c "readlink '$T/r1/data/pg_tblspc/'* | grep -qx '$T/r1/ts'"
+check "which holds the replayed database" test -n "$(ls "$T/r1/ts"/PG_15_*/)"
 recover r2 "to the second time" --pitr "$t2"
 check "recovered to the second time: phases 1 and 2" test "$(cat "$T/r2/phases")" = 1,2
 recover r3 "to the third time" --pitr "$t3"
@@ -99,7 +106,7 @@ recover r8 "latest, after forget" --pitr latest
 check "recovered from the second base backup and its WAL: phases 1 to 6" test "$(cat "$T/r8/phases")" = 1,2,3,4,5,6
 
 # --- a damaged archive stops recovery -------------------------------------------------------------------
-expect_exit 0 "--pitr latest, before the damage" -- backup-restore --job pg --target "$T/r7/data" --pg-port 54360 --pitr latest
+expect_exit 0 "--pitr latest, before the damage" -- backup-restore --job pg --target "$T/r7/data" --pg-port 54360 --tablespace-mapping "$T/ts=$T/r7/ts" --pitr latest
 for p in $(find "$T/repo/data" -type f); do
   python3 -c 'import sys
 p = sys.argv[1]

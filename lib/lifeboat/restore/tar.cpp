@@ -189,17 +189,22 @@ void write_tar(repo::Repository& repo, const Id32& root_tree, int fd, Reporter& 
   w.finish();
 }
 
-uint64_t extract_tar(repo::Repository& repo, const repo::Node& file, const std::string& target) {
+bool empty_directory(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return false;
+  bool empty = true;
+  while (auto* de = ::readdir(d))
+    if (std::strcmp(de->d_name, ".") != 0 && std::strcmp(de->d_name, "..") != 0) empty = false;
+  ::closedir(d);
+  return empty;
+}
+
+uint64_t extract_tar(repo::Repository& repo, const repo::Node& file, const std::string& target,
+                     const std::map<std::string, std::string>& relink) {
   struct stat st {};
   if (::stat(target.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) throw UsageError("--target '{}' is not a directory", target);
-    bool empty = true;
-    if (DIR* d = ::opendir(target.c_str())) {
-      while (auto* de = ::readdir(d))
-        if (std::strcmp(de->d_name, ".") != 0 && std::strcmp(de->d_name, "..") != 0) empty = false;
-      ::closedir(d);
-    }
-    if (!empty)
+    if (!empty_directory(target))
       throw UsageError(
           "--target '{}' is not empty: a base backup is restored into an empty directory", target);
   } else {
@@ -299,6 +304,12 @@ uint64_t extract_tar(repo::Repository& repo, const repo::Node& file, const std::
       archive_entry_set_gid(e, owner_gid);
       archive_entry_set_uname(e, nullptr);
       archive_entry_set_gname(e, nullptr);
+    }
+    if (archive_entry_filetype(e) == AE_IFLNK && !relink.empty()) {
+      std::string bare = name;  // PostgreSQL names pg_tblspc's links "pg_tblspc/OID/"
+      while (bare.size() > 1 && bare.back() == '/') bare.pop_back();
+      if (auto it = relink.find(bare); it != relink.end())
+        archive_entry_copy_symlink(e, it->second.c_str());
     }
     archive_entry_set_pathname(e, (root + "/" + name).c_str());
     if (link) archive_entry_set_hardlink(e, (root + "/" + link).c_str());

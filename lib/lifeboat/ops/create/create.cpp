@@ -81,7 +81,7 @@ int run(repo::Repository& repo, const Options& o) {
   const char* env_host = std::getenv("PGHOST");
   std::string pg_host = !o.pg.host.empty() ? o.pg.host : env_host ? env_host : "";
   std::string where = pg_host.empty() ? "the local server" : "the server at " + pg_host;
-  if (base) log::info("base backup of {} (pg_basebackup)", where);
+  if (base) log::info("base backup of {}", where);
   if (o.postgres && !base) {
     auto version = pg::query(o.pg, "postgres", "SHOW server_version", "no snapshot was written");
     meta["postgres.mode"] = "dump";
@@ -121,19 +121,20 @@ int run(repo::Repository& repo, const Options& o) {
     }
     tree = scanner.scan_streams(streams);
   } else if (base) {
-    // pg_basebackup's tar, as one file; what it says about itself becomes the snapshot's meta.
-    std::optional<pg::BaseBackupStream> backup;
-    stream_paths.push_back("/base.tar");
-    tree = scanner.scan_streams({{"/base.tar",
-                                  [&] {
-                                    backup.emplace(o.pg);
-                                    return backup->fd();
-                                  },
-                                  [&] {
-                                    auto info = backup->finish();
-                                    for (auto& [k, v] : info.meta()) meta[k] = v;
-                                    backup.reset();
-                                  }}});
+    // Every archive of the backup (tablespaces, then the main one) and its manifest, one file
+    // each; what they say about themselves becomes the snapshot's meta.
+    pg::BaseBackup backup(o.pg);
+    std::vector<source::files::Scanner::Stream> streams;
+    const auto& parts = backup.parts();
+    for (size_t i = 0; i < parts.size(); ++i) {
+      stream_paths.push_back(parts[i].path);
+      streams.push_back({parts[i].path, [&backup, i] { return backup.open(i); },
+                         [&backup, i] { backup.close(i); }});
+    }
+    if (parts.size() > 2) log::info("{} tablespace(s) besides the main one", parts.size() - 2);
+    tree = scanner.scan_streams(streams);
+    auto info = backup.finish();
+    for (auto& [k, v] : info.meta()) meta[k] = v;
   } else if (command || o.postgres) {
     // Started only now, with the lock held and the index loaded: nothing of ours can fail
     // between its start and the reading of its output. Each exit status decides.

@@ -57,14 +57,6 @@ std::string conf_quote(const std::string& v) {  // a postgresql.conf string lite
 
 }  // namespace
 
-repo::Node base_tar(repo::Repository& repo, const repo::SnapshotRecord& base) {
-  auto node = find_node(repo, base.snapshot.tree, "/base.tar");
-  if (!node || node->type != repo::NodeType::file)
-    throw IntegrityError("snapshot {} is a base backup without /base.tar",
-                         base.id.hex().substr(0, 8));
-  return *node;
-}
-
 std::map<std::string, Window> recoverable_windows(
     const std::vector<const repo::SnapshotRecord*>& records) {
   std::map<std::string, Window> windows;
@@ -197,7 +189,10 @@ int pitr(repo::Repository& repo, const Selection& sel, const PitrOptions& o) {
 
   auto lock = repo::RepoLock::acquire_for_reading(repo, "restore");
   repo.load_index();
-  uint64_t entries = lifeboat::restore::extract_tar(repo, base_tar(repo, *base), o.target);
+  auto restored = restore_base_backup(repo, *base, o.target, o.tablespace_mapping);
+  uint64_t entries = restored.entries;
+  for (const auto& [oid, dir] : restored.tablespaces)
+    log::info("  tablespace {} restored into {}", oid, dir);
 
   // recovery.signal, and the settings after everything else in postgresql.auto.conf.
   std::string conf = "\n# Written by backup-restore --pitr: point-in-time recovery\n";

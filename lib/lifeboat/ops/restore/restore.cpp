@@ -376,15 +376,16 @@ int restore(repo::Repository& repo, const Selection& sel, const RestoreOptions& 
   std::unique_ptr<repo::RepoLock> lock;
   if (!o.dry_run) lock = repo::RepoLock::acquire_for_reading(repo, "restore");
   repo.load_index();
+  if (!o.tablespace_mapping.empty() && r.snapshot.kind != "postgres-base")
+    throw UsageError("--tablespace-mapping goes with restoring a PostgreSQL base backup");
   if (r.snapshot.kind == "postgres-base") {
     // A base backup is restored as a data directory: its tar extracted into --target.
     if (o.dry_run || !o.includes.empty() || !o.excludes.empty() || o.verify)
       throw UsageError(
           "a base backup is restored whole into an empty directory: --dry-run, --include, "
           "--exclude and --verify do not apply (check it with pg_verifybackup DIR)");
-    auto node = base_tar(repo, r);
     auto start = std::chrono::steady_clock::now();
-    uint64_t entries = lifeboat::restore::extract_tar(repo, node, o.target);
+    auto restored = restore_base_backup(repo, r, o.target, o.tablespace_mapping);
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const auto& m = r.snapshot.meta;
@@ -395,13 +396,19 @@ int restore(repo::Repository& repo, const Selection& sel, const RestoreOptions& 
     log::info(
         "restored base backup {} ({} entries, {}) into {} in {:.1f}s: PostgreSQL {}, system "
         "identifier {}, timeline {}, WAL {} to {}",
-        r.id.hex().substr(0, 8), entries, human_bytes(node.size), o.target, seconds,
+        r.id.hex().substr(0, 8), restored.entries, human_bytes(restored.bytes), o.target, seconds,
         get("postgres.server_version"), get("postgres.system_id"), get("postgres.timeline"),
         get("postgres.start_lsn"), get("postgres.stop_lsn"));
+    json spaces = json::object();
+    for (const auto& [oid, dir] : restored.tablespaces) {
+      log::info("  tablespace {} restored into {}", oid, dir);
+      spaces[oid] = dir;
+    }
     if (sel.json)
       fmt::print("{}\n", json{{"snapshot_id", r.id.hex()},
-                              {"entries", entries},
-                              {"bytes", node.size},
+                              {"entries", restored.entries},
+                              {"bytes", restored.bytes},
+                              {"tablespaces", spaces},
                               {"duration_seconds", seconds}}
                              .dump());
     return 0;

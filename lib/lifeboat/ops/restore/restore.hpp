@@ -27,6 +27,7 @@ struct RestoreOptions {
   bool verify = false;
   bool dry_run = false;
   bool numeric_owner = false;
+  std::vector<std::string> tablespace_mapping;  // base backups: "OLDDIR=NEWDIR" each
 };
 
 int snapshots(repo::Repository& repo, const Selection& sel);
@@ -86,11 +87,26 @@ struct PitrOptions {
   std::string value;   // the target (time as given: YYYY-MM-DD HH:MM[:SS], local)
   std::string port = "5433";
   std::string restore_command;  // what PostgreSQL runs to fetch WAL
+  std::vector<std::string> tablespace_mapping;  // "OLDDIR=NEWDIR" each
 };
 int pitr(repo::Repository& repo, const Selection& sel, const PitrOptions& options);
 
 // The /base.tar file of a postgres-base snapshot; IntegrityError when it has none.
 repo::Node base_tar(repo::Repository& repo, const repo::SnapshotRecord& base);
+
+// Restores a postgres-base snapshot as a data directory into `target` (empty or new): the
+// main archive, each tablespace's archive into its directory on the server or where
+// `tablespace_mapping` ("OLDDIR=NEWDIR" each) moves it, with pg_tblspc's links pointing there,
+// and the backup manifest. Every destination is checked before anything is written: a
+// tablespace directory that is not empty is refused (UsageError).
+struct BaseRestore {
+  uint64_t entries = 0;
+  uint64_t bytes = 0;
+  std::vector<std::pair<std::string, std::string>> tablespaces;  // OID, where it was restored
+};
+BaseRestore restore_base_backup(repo::Repository& repo, const repo::SnapshotRecord& base,
+                                const std::string& target,
+                                const std::vector<std::string>& tablespace_mapping);
 
 // Each PostgreSQL job's recoverable window among `records`: from its oldest base backup to its
 // newest base backup or archived WAL (snapshot times). Jobs without a base backup have none.
