@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <set>
 
 #include "lifeboat/core/error.hpp"
@@ -350,10 +351,12 @@ class Parser {
 
 }  // namespace
 
-Config load(const std::string& path) {
+namespace {
+
+Config parse_document(const std::string& path, const std::function<YAML::Node()>& read) {
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
+    root = read();
   } catch (const YAML::BadFile&) {
     throw UsageError("unable to read configuration file '{}' (does it exist and is it readable?)",
                      path);
@@ -365,6 +368,16 @@ Config load(const std::string& path) {
   } catch (const YAML::Exception& e) {
     throw UsageError("{}:{}: {}", path, e.mark.line + 1, e.msg);
   }
+}
+
+}  // namespace
+
+Config load(const std::string& path) {
+  return parse_document(path, [&] { return YAML::LoadFile(path); });
+}
+
+Config load_text(const std::string& text, const std::string& path) {
+  return parse_document(path, [&] { return YAML::Load(text); });
 }
 
 Config load_default(const std::string& explicit_path) {

@@ -79,6 +79,8 @@ inline constexpr const char* k_default_path = "/etc/lifeboat/lifeboat.yaml";
 
 // Loads and validates a configuration file; throws UsageError (exit 2) on any problem.
 Config load(const std::string& path);
+// The same for a document already in memory; `path` names it in messages.
+Config load_text(const std::string& text, const std::string& path);
 // Loads `explicit_path` if given, else LIFEBOAT_CONFIG, else the default path when it exists;
 // an empty Config when there is none.
 Config load_default(const std::string& explicit_path);

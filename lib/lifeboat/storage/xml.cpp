@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "lifeboat/core/error.hpp"
+
 namespace lifeboat::storage::xml {
 namespace {
 
@@ -22,8 +24,7 @@ class Parser {
 
  private:
   [[noreturn]] void fail(const char* what) {
-    throw std::runtime_error(std::string("malformed XML (") + what + " at byte " +
-                             std::to_string(m_pos) + ")");
+    throw Error(Exit::storage, "malformed XML ({} at byte {})", what, m_pos);
   }
   bool at(std::string_view p) const { return m_s.substr(m_pos, p.size()) == p; }
   void skip_ws() {

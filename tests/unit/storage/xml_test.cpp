@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "lifeboat/core/error.hpp"
 #include "lifeboat/storage/xml.hpp"
 
 using namespace lifeboat::storage;
@@ -23,11 +24,11 @@ TEST_CASE("xml: namespaced listings parse, entities decode", "[xml]") {
 }
 
 TEST_CASE("xml: HTML pages, truncation and junk are rejected", "[xml]") {
-  CHECK_THROWS(xml::parse("<!DOCTYPE html><html><body>Gateway</body></html>"));
-  CHECK_THROWS(xml::parse("<ListBucketResult><Contents><Key>a</Key>"));
-  CHECK_THROWS(xml::parse("<a></b>"));
-  CHECK_THROWS(xml::parse(""));
-  CHECK_THROWS(xml::parse("garbage"));
+  CHECK_THROWS_AS(xml::parse("<!DOCTYPE html><html><body>Gateway</body></html>"), lifeboat::Error);
+  CHECK_THROWS_AS(xml::parse("<ListBucketResult><Contents><Key>a</Key>"), lifeboat::Error);
+  CHECK_THROWS_AS(xml::parse("<a></b>"), lifeboat::Error);
+  CHECK_THROWS_AS(xml::parse(""), lifeboat::Error);
+  CHECK_THROWS_AS(xml::parse("garbage"), lifeboat::Error);
   CHECK_THROWS(xml::parse("<a>&bogus;</a>"));
   CHECK_THROWS(xml::parse("<a>&#0;</a>"));
   std::string deep;

@@ -136,7 +136,9 @@ std::string Policy::text() const {
 Policy policy_from_rules(const std::vector<std::pair<std::string, std::string>>& rules,
                          const std::string& where) {
   Policy p;
-  for (const auto& [key, value] : rules) {
+  for (const auto& rule : rules) {
+    const std::string& key = rule.first;
+    const std::string& value = rule.second;
     std::string what = where + ": " + key;
     auto count = [&](unsigned& out) {
       char* end = nullptr;
