@@ -101,12 +101,16 @@ check "forgets none of its $n WAL snapshots" test "$(wal_count)" -eq "$n"
 
 # --- a damaged archive: wal-fetch fails loudly --------------------------------------------------------
 expect_exit 0 "the repository verifies" -- as_pg backup-verify --read-data
-for p in $(find "$T/repo/data" -type f -size +100k); do
+for p in $(find "$T/repo/data" -type f -size +8k); do
   python3 - "$p" <<'PY'
 import sys
 p = sys.argv[1]
+# A byte in every 4 KiB: whichever pack holds the first segment's blobs (wal-push batches
+# segments, so which depends on the archiver's timing), they are damaged.
 with open(p, 'r+b') as f:
-    f.seek(60000); b = f.read(1); f.seek(60000); f.write(bytes([b[0] ^ 0x55]))
+    f.seek(0, 2); n = f.tell()
+    for off in range(4096, n - 4096, 4096):
+        f.seek(off); b = f.read(1); f.seek(off); f.write(bytes([b[0] ^ 0x55]))
 PY
 done
 rm -rf "$T/cache"

@@ -2,12 +2,29 @@
 
 #include <zstd.h>
 
+#include <memory>
+
 #include "lifeboat/core/error.hpp"
 
 namespace lifeboat::compress {
 
+namespace {
+
+// One context per thread, freed when the thread ends (the BlobSaver's workers come and go with
+// each saver; a bare pointer leaked 2.5 MB per thread — found by tests/sanitize.sh).
+struct CCtxFree {
+  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+};
+struct DCtxFree {
+  void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
+};
+
+}  // namespace
+
 std::optional<Bytes> compress(ByteView data, int level) {
-  thread_local ZSTD_CCtx* ctx = ZSTD_createCCtx();
+  thread_local std::unique_ptr<ZSTD_CCtx, CCtxFree> holder(ZSTD_createCCtx());
+  ZSTD_CCtx* ctx = holder.get();
+  if (!ctx) throw Error(Exit::failure, "zstd: out of memory for a compression context");
   thread_local Bytes out;
   out.resize(ZSTD_compressBound(data.size()));
   size_t n = ZSTD_compressCCtx(ctx, out.data(), out.size(), data.data(), data.size(), level);
@@ -21,7 +38,9 @@ std::optional<Bytes> compress(ByteView data, int level) {
 }
 
 Bytes decompress(ByteView data, size_t raw_size) {
-  thread_local ZSTD_DCtx* ctx = ZSTD_createDCtx();
+  thread_local std::unique_ptr<ZSTD_DCtx, DCtxFree> holder(ZSTD_createDCtx());
+  ZSTD_DCtx* ctx = holder.get();
+  if (!ctx) throw Error(Exit::failure, "zstd: out of memory for a decompression context");
   Bytes out(raw_size);
   size_t n = ZSTD_decompressDCtx(ctx, out.data(), out.size(), data.data(), data.size());
   if (ZSTD_isError(n) || n != raw_size)

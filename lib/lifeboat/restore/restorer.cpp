@@ -15,6 +15,7 @@
 #include "lifeboat/core/cancel.hpp"
 #include "lifeboat/core/log.hpp"
 #include "lifeboat/util/fs.hpp"
+#include "lifeboat/util/stack.hpp"
 
 namespace lifeboat::restore {
 
@@ -208,9 +209,10 @@ void Restorer::walk(const Id32& tree_id, Dir& dir, int depth) {
                       "directory contains itself (a cycle); skipped");
     return;
   }
-  if (depth >= m_max_depth) {
+  if (depth >= m_max_depth || stack_low()) {
     m_reporter.report(dir.path,
-                      fmt::format("nested deeper than {} directories; skipped", m_max_depth));
+                      fmt::format("nested deeper than {} directories{}; skipped", depth,
+                                  depth >= m_max_depth ? "" : " (the stack allows no more)"));
     return;
   }
   repo::Tree tree;

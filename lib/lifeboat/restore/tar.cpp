@@ -18,6 +18,7 @@
 #include "lifeboat/core/cancel.hpp"
 #include "lifeboat/restore/restorer.hpp"
 #include "lifeboat/util/fs.hpp"
+#include "lifeboat/util/stack.hpp"
 
 namespace lifeboat::restore {
 
@@ -69,7 +70,7 @@ class TarWriter {
 
   void walk(const Id32& tree_id, const std::string& prefix, int depth) {
     cancel::check();
-    if (depth > 4096 || m_ancestors.count(tree_id)) {
+    if (depth > 4096 || stack_low() || m_ancestors.count(tree_id)) {
       m_reporter.report(prefix, "directory nested too deep or containing itself; skipped");
       return;
     }

@@ -16,6 +16,7 @@
 #include "lifeboat/ops/create/create.hpp"
 #include "lifeboat/repo/blob_saver.hpp"
 #include "lifeboat/repo/lock.hpp"
+#include "lifeboat/util/stack.hpp"
 
 namespace lifeboat::ops::create {
 namespace {
@@ -36,9 +37,9 @@ class Copier {
 
   Id32 tree(const Id32& src_id, int depth) {
     if (auto it = m_trees.find(src_id); it != m_trees.end()) return it->second;
-    if (depth > k_max_depth)
+    if (depth > k_max_depth || stack_low())
       throw IntegrityError("tree {} is nested more than {} deep", src_id.hex().substr(0, 16),
-                           k_max_depth);
+                           depth - 1);
     cancel::check();
     repo::Tree t = m_src.read_tree(src_id);
     for (auto& node : t.nodes) {

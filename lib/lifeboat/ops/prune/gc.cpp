@@ -28,6 +28,7 @@
 #include "lifeboat/repo/deletion.hpp"
 #include "lifeboat/repo/lock.hpp"
 #include "lifeboat/util/host.hpp"
+#include "lifeboat/util/stack.hpp"
 
 namespace lifeboat::ops::prune {
 namespace {
@@ -273,9 +274,9 @@ class Collector {
   void walk(const Id32& tid, const Id32& snap, int depth) {
     if (!m_used.insert(tid).second) return;
     cancel::check();
-    if (depth > k_max_depth)
+    if (depth > k_max_depth || stack_low())
       throw IntegrityError("snapshot {}: directories nested more than {} deep; prune refuses",
-                           snap.hex().substr(0, 12), k_max_depth);
+                           snap.hex().substr(0, 12), depth - 1);
     repo::Tree tree;
     if (m_repo.index().contains(tid)) {
       tree = m_repo.read_tree(tid);

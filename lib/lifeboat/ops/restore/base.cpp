@@ -85,6 +85,13 @@ BaseRestore restore_base_backup(repo::Repository& repo, const repo::SnapshotReco
   for (const auto& [key, location] : base.snapshot.meta) {
     if (key.rfind(prefix, 0) != 0) continue;
     std::string oid = key.substr(prefix.size());
+    if (oid.empty() || oid.size() > 10 ||
+        oid.find_first_not_of("0123456789") != std::string::npos || location.empty() ||
+        location[0] != '/')
+      throw IntegrityError(
+          "snapshot {} records a tablespace '{}' at '{}': not an OID and an "
+          "absolute directory",
+          short_id, printable(oid), printable(location));
     auto node = find_node(repo, base.snapshot.tree, pg::tablespace_tar_path(oid));
     if (!node || node->type != repo::NodeType::file)
       throw IntegrityError("snapshot {} lists tablespace {} (at '{}') but holds no {}", short_id,

@@ -13,6 +13,7 @@
 #include "lifeboat/restore/restorer.hpp"
 #include "lifeboat/restore/tar.hpp"
 #include "lifeboat/util/fs.hpp"
+#include "lifeboat/util/stack.hpp"
 
 namespace lifeboat::ops::restore {
 
@@ -161,8 +162,8 @@ json node_json(const repo::Node& n, const std::string& path) {
 
 void list_tree(repo::Repository& repo, const Id32& tree_id, const std::string& prefix, json* out,
                int depth) {
-  if (depth > 4096)
-    throw IntegrityError("snapshot directories nested deeper than 4096 levels (or a cycle)");
+  if (depth > 4096 || stack_low())
+    throw IntegrityError("snapshot directories nested deeper than {} levels (or a cycle)", depth);
   auto tree = repo.read_tree(tree_id);
   for (auto& n : tree.nodes) {
     std::string path = prefix + "/" + n.name;
@@ -243,7 +244,8 @@ struct DiffState {
       fmt::print("{} {}\n", kind, printable(path));
   }
   void all(const Id32& tree, const std::string& prefix, char kind, const char* what, int depth) {
-    if (depth > 4096) throw IntegrityError("snapshot directories nested too deep (or a cycle)");
+    if (depth > 4096 || stack_low())
+      throw IntegrityError("snapshot directories nested too deep (or a cycle)");
     for (auto& n : repo.read_tree(tree).nodes) {
       std::string p = prefix + "/" + n.name;
       emit(kind, p, what);
@@ -253,7 +255,8 @@ struct DiffState {
   }
   void compare(const Id32& a, const Id32& b, const std::string& prefix, int depth) {
     if (a == b) return;
-    if (depth > 4096) throw IntegrityError("snapshot directories nested too deep (or a cycle)");
+    if (depth > 4096 || stack_low())
+      throw IntegrityError("snapshot directories nested too deep (or a cycle)");
     auto ta = repo.read_tree(a), tb = repo.read_tree(b);
     size_t i = 0, j = 0;
     while (i < ta.nodes.size() || j < tb.nodes.size()) {

@@ -14,6 +14,7 @@
 #include "lifeboat/core/log.hpp"
 #include "lifeboat/core/reporter.hpp"
 #include "lifeboat/crypto/crypto.hpp"
+#include "lifeboat/util/stack.hpp"
 
 namespace lifeboat::ops::verify {
 
@@ -192,7 +193,7 @@ int run(repo::Repository& repo, const Options& o) {
                                    path.empty() ? "/" : printable(path)));
           return;
         }
-        if (depth > 4096) return;
+        if (depth > 4096 || stack_low()) return;
         repo::Tree tree;
         try {
           tree = repo.read_tree(tid);
@@ -338,7 +339,7 @@ int run(repo::Repository& repo, const Options& o) {
     std::set<Id32> visited;
     std::function<void(const Id32&, const std::string&, const std::string&, int)> find =
         [&](const Id32& tid, const std::string& path, const std::string& snap, int depth) {
-          if (depth > 4096 || !visited.insert(tid).second) return;
+          if (depth > 4096 || stack_low() || !visited.insert(tid).second) return;
           if (damaged.count(tid)) {
             affected.push_back(fmt::format("snapshot {}: directory {}", snap,
                                            path.empty() ? "/" : printable(path)));

@@ -240,8 +240,8 @@ BaseBackup::BaseBackup(const Connection& c) {
     m_conn = nullptr;
     throw Error(Exit::failure,
                 "cannot open a replication connection to {}: {}; no snapshot was written (a "
-                "base backup needs a role with REPLICATION and a pg_hba.conf line for "
-                "'replication')",
+                "base backup needs the server running, a role with REPLICATION and a "
+                "'replication' line in pg_hba.conf)",
                 m_where, msg);
   }
   try {
