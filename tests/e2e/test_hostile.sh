@@ -103,5 +103,7 @@ while True:
     except FileNotFoundError: break
     os.close(fd); fd = nfd; n += 1
 print("    depth restored:", n); assert n < 100000' "$T/deep/canary/target"
+expect_exit 20 "[deep] backup-verify does not pass a tree it cannot follow" -- backup-verify
+expect_stderr "directory '/deep(/d)+' is nested [0-9]+ levels deep: not checked below" "[deep] and names it"
 
 finish

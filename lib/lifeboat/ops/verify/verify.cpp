@@ -193,7 +193,13 @@ int run(repo::Repository& repo, const Options& o) {
                                    path.empty() ? "/" : printable(path)));
           return;
         }
-        if (depth > 4096 || stack_low()) return;
+        if (depth > 4096 || stack_low()) {  // what a restore cannot follow either
+          problems.add("tree " + tid.hex().substr(0, 16),
+                       fmt::format("directory '{}' is nested {} levels deep: not checked "
+                                   "below, and a restore skips it",
+                                   printable(path), depth));
+          return;
+        }
         repo::Tree tree;
         try {
           tree = repo.read_tree(tid);
