@@ -45,8 +45,9 @@ int main(int argc, char** argv) {
         auto* postgres = app.add_subcommand(
             "postgres", "Back up PostgreSQL: a logical dump of its databases and globals");
         postgres
-            ->add_option("--mode", o.pg_mode,
-                         "Backup mode: dump (pg_dump; the default) or base (a physical base backup)")
+            ->add_option(
+                "--mode", o.pg_mode,
+                "Backup mode: dump (pg_dump; the default) or base (a physical base backup)")
             ->type_name("MODE");
         postgres
             ->add_option("--dbname", o.pg_databases,

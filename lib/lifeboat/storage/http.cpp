@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "lifeboat/storage/xml.hpp"
+#include "lifeboat/util/time.hpp"
 
 namespace lifeboat::storage::http {
 namespace {
@@ -328,12 +329,7 @@ std::string redact_url(const std::string& url) {
 }
 
 std::string amz_date_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
+  return utc_time(int64_t{std::time(nullptr)} * 1000000000, "%Y%m%dT%H%M%SZ");
 }
 
 std::string rfc1123_now() {

@@ -14,6 +14,7 @@
 #include "lifeboat/storage/http.hpp"
 #include "lifeboat/storage/sigv4.hpp"
 #include "lifeboat/storage/xml.hpp"
+#include "lifeboat/util/time.hpp"
 
 namespace lifeboat::storage::s3 {
 namespace {
@@ -86,14 +87,7 @@ sigv4::Credentials resolve_credentials(const S3Options& o) {
       "repository's configuration");
 }
 
-std::string iso8601(int64_t ns) {
-  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string iso8601(int64_t ns) { return utc_time(ns, "%Y-%m-%dT%H:%M:%SZ"); }
 
 std::string iso8601_in_days(unsigned days) {
   return iso8601((int64_t{std::time(nullptr)} + int64_t{days} * 86400) * 1000000000);

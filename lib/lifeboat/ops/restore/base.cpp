@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <set>
 
@@ -43,9 +44,13 @@ void write_node(repo::Repository& repo, const repo::Node& node, const std::strin
     };
     for (const auto& item : node.content) {
       cancel::check();
-      if (item.hole) {
-        Bytes zeros(static_cast<size_t>(item.hole));
-        put(zeros.data(), zeros.size());
+      if (item.hole) {  // in pieces: a hole's size comes from the snapshot
+        static const Bytes zeros(1 << 16);
+        for (uint64_t left = item.hole; left > 0;) {
+          size_t n = static_cast<size_t>(std::min<uint64_t>(left, zeros.size()));
+          put(zeros.data(), n);
+          left -= n;
+        }
         continue;
       }
       Bytes blob = repo.read_blob(item.chunk);

@@ -15,6 +15,7 @@
 #include "lifeboat/source/postgres/basebackup.hpp"
 #include "lifeboat/source/postgres/wal.hpp"
 #include "lifeboat/util/fs.hpp"
+#include "lifeboat/util/time.hpp"
 
 namespace lifeboat::ops::restore {
 
@@ -37,14 +38,7 @@ std::tuple<uint32_t, uint32_t, uint32_t> key_of(const pg::WalPosition& p) {
 }
 
 // "YYYY-MM-DD HH:MM:SS+00" for PostgreSQL, from nanoseconds since the epoch.
-std::string pg_time(int64_t ns) {
-  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S+00", &tm);
-  return buf;
-}
+std::string pg_time(int64_t ns) { return utc_time(ns, "%Y-%m-%d %H:%M:%S+00"); }
 
 std::string conf_quote(const std::string& v) {  // a postgresql.conf string literal
   std::string out = "'";

@@ -86,7 +86,7 @@ struct PitrOptions {
   std::string type;    // "time", "xid", "name", "lsn" or "latest"
   std::string value;   // the target (time as given: YYYY-MM-DD HH:MM[:SS], local)
   std::string port = "5433";
-  std::string restore_command;  // what PostgreSQL runs to fetch WAL
+  std::string restore_command;                  // what PostgreSQL runs to fetch WAL
   std::vector<std::string> tablespace_mapping;  // "OLDDIR=NEWDIR" each
 };
 int pitr(repo::Repository& repo, const Selection& sel, const PitrOptions& options);
