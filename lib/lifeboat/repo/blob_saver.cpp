@@ -1,14 +1,35 @@
 #include "lifeboat/repo/blob_saver.hpp"
 
+#include <cerrno>
+#include <cstdlib>
+
 #include "lifeboat/compress/zstd.hpp"
 
 namespace lifeboat::repo {
 
 namespace {
 constexpr size_t k_packs_per_index = 64;
-}
 
-BlobSaver::BlobSaver(Repository& repo, unsigned workers, unsigned uploads) : m_repo(repo) {
+// Test tuning (docs/testing.md): smaller packs and more frequent index files, so that a crash
+// test on a few megabytes reaches every phase a large backup has (packs stored but not yet
+// indexed, several index files, then the snapshot). Never set in production.
+size_t test_tuning(const char* name, size_t fallback, size_t minimum) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long n = std::strtoull(v, &end, 10);
+  if (errno != 0 || *end != '\0' || n < minimum || n > fallback)
+    throw UsageError("{}='{}' is not a number from {} to {} (see docs/testing.md)", name, v, minimum,
+                     fallback);
+  return static_cast<size_t>(n);
+}
+}  // namespace
+
+BlobSaver::BlobSaver(Repository& repo, unsigned workers, unsigned uploads)
+    : m_repo(repo),
+      m_pack_target(test_tuning("LIFEBOAT_TEST_PACK_SIZE", k_pack_target, 4096)),
+      m_packs_per_index(test_tuning("LIFEBOAT_TEST_PACKS_PER_INDEX", k_packs_per_index, 1)) {
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   if (uploads == 0) uploads = std::max(1u, repo.transfers());
   m_capacity = workers * 4;
@@ -89,7 +110,7 @@ void BlobSaver::work(Worker& w) {
         m_stats.blobs_added++;
         m_stats.bytes_added += raw_length;
       }
-      if (writer.bytes() >= k_pack_target) store_pack(writer);
+      if (writer.bytes() >= m_pack_target) store_pack(writer);
     } catch (...) {
       std::lock_guard lock(m_mutex);
       if (!m_error) m_error = std::current_exception();
@@ -134,7 +155,7 @@ void BlobSaver::upload_loop() {
       m_stats.bytes_stored += up.bytes.size();
       m_stats.packs_written++;
       m_unindexed.push_back(std::move(up.record));
-      if (m_unindexed.size() >= k_packs_per_index) write_index_locked(lock);
+      if (m_unindexed.size() >= m_packs_per_index) write_index_locked(lock);
     } catch (...) {
       std::lock_guard lock(m_mutex);
       if (!m_error) m_error = std::current_exception();
