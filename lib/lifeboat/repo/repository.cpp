@@ -245,6 +245,45 @@ Bytes Repository::read_blob(const Id32& id) {
   throw *first_error;
 }
 
+std::vector<std::optional<Bytes>> Repository::read_blob_run(const std::vector<Id32>& ids) {
+  require_read("reading content");
+  load_index();
+  std::vector<std::optional<Bytes>> out(ids.size());
+  std::vector<BlobLocation> locs;
+  locs.reserve(ids.size());
+  for (const auto& id : ids) {
+    auto loc = m_index.find(id);
+    if (!loc || (!locs.empty() && loc->pack != locs.front().pack)) return out;
+    locs.push_back(*loc);
+  }
+  if (locs.empty()) return out;
+  uint64_t lo = UINT64_MAX;
+  uint64_t hi = 0;
+  for (const auto& loc : locs) {
+    lo = std::min<uint64_t>(lo, loc.offset);
+    hi = std::max<uint64_t>(hi, uint64_t{loc.offset} + loc.length);
+  }
+  const PackInfo& pack = m_index.pack(locs.front().pack);
+  Bytes stored;
+  try {
+    if (!m_storage->get(object_key(Kind::data_blob, pack.id), stored, storage::Range{lo, hi - lo}))
+      return out;
+  } catch (const IntegrityError&) {
+    return out;
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    uint64_t begin = locs[i].offset - lo;
+    if (begin + locs[i].length > stored.size()) continue;  // a short read: read alone
+    try {
+      out[i] = decode_blob(pack, m_index.entry_for(ids[i], locs[i]),
+                           ByteView(stored).subspan(begin, locs[i].length));
+    } catch (const IntegrityError&) {
+      // left empty: read_blob tries the other copies and reports
+    }
+  }
+  return out;
+}
+
 Tree Repository::read_tree(const Id32& id) {
   auto loc = m_index.find(id);
   if (loc && loc->type != BlobType::tree)

@@ -70,35 +70,48 @@ std::optional<std::string> bad_name(const std::string& name) {
   return std::nullopt;
 }
 
-const Bytes& BlobCache::get(const Id32& id) {
+SharedBytes BlobCache::get(const Id32& id) {
   auto it = m_map.find(id);
   if (it != m_map.end()) {
     m_order.splice(m_order.begin(), m_order, it->second.second);
     return it->second.first;
   }
   std::optional<Bytes> prefetched = m_prefetcher ? m_prefetcher->take(id) : std::nullopt;
-  Bytes data = prefetched ? std::move(*prefetched) : m_repo.read_blob(id);
-  while (!m_order.empty() && m_used + data.size() > m_budget) {
+  auto data =
+      std::make_shared<const Bytes>(prefetched ? std::move(*prefetched) : m_repo.read_blob(id));
+  while (!m_order.empty() && m_used + data->size() > m_budget) {
     auto last = m_map.find(m_order.back());
-    m_used -= last->second.first.size();
+    m_used -= last->second.first->size();
     m_map.erase(last);
     m_order.pop_back();
   }
   m_order.push_front(id);
-  m_used += data.size();
-  return m_map.emplace(id, std::make_pair(std::move(data), m_order.begin())).first->second.first;
+  m_used += data->size();
+  m_map.emplace(id, std::make_pair(data, m_order.begin()));
+  return data;
 }
 
 struct Restorer::Dir {
-  Dir* parent = nullptr;
+  DirPtr parent;
   std::string name;
-  const Node* node = nullptr;  // null for the target itself
+  const Node* node = nullptr;               // null for the target itself
+  std::shared_ptr<const repo::Tree> owner;  // the parent's listing, which holds node
   fs::UniqueFd fd;
   std::string path;  // as in the snapshot, for messages and patterns
   bool failed = false;
   bool existed = false;            // was already in the target
   struct timespec old_times[2]{};  // its times then (restored by --overwrite never)
+  int holds = 1;                   // the walk's, plus one per queued file (under m_mutex)
 };
+
+namespace {
+// Files up to this size go to the writer threads whole; larger ones are written by the walk
+// itself, blob by blob, so memory stays bounded whatever the file sizes.
+constexpr size_t k_job_max_bytes = 4u << 20;
+// The queue of files read but not yet written: at most this many bytes and files.
+constexpr size_t k_queue_bytes = 16u << 20;
+constexpr size_t k_queue_files = 512;
+}  // namespace
 
 Restorer::Restorer(repo::Repository& repo, Reporter& reporter, Options options)
     : m_repo(repo),
@@ -106,14 +119,24 @@ Restorer::Restorer(repo::Repository& repo, Reporter& reporter, Options options)
       m_options(std::move(options)),
       m_cache(repo),
       m_root(::geteuid() == 0) {
-  m_max_depth = std::min(raise_fd_limit() - 64, 4096);
+  // Each directory being walked holds a descriptor, and so does each with queued files.
+  m_max_depth = std::min(raise_fd_limit() - 64 - static_cast<int>(k_queue_files), 4096);
 }
 
-Restorer::~Restorer() = default;
+Restorer::~Restorer() {
+  stop_writers();
+  stop_planner();
+}
+
+void Restorer::count(uint64_t Stats::*field, uint64_t n) {
+  std::lock_guard lock(m_stats_mutex);
+  m_stats.*field += n;
+}
 
 void Restorer::run(const Id32& root_tree) {
   m_repo.require_read("restoring");
-  Dir root;
+  auto root_dir = std::make_shared<Dir>();
+  Dir& root = *root_dir;
   root.path = "";
   if (!m_options.dry_run) {
     try {
@@ -139,28 +162,143 @@ void Restorer::run(const Id32& root_tree) {
   if (!m_options.dry_run) {
     m_prefetch = std::make_unique<Prefetcher>(m_repo, m_repo.transfers());
     m_cache.set_prefetcher(m_prefetch.get());
+    // The planner walks the trees ahead of the restore, in the same order, telling the
+    // prefetcher which blobs will be needed; a difference only costs speed.
+    m_planner = std::thread([this, root_tree] {
+      try {
+        PlanState st;
+        plan_tree(root_tree, "", 0, st);
+      } catch (...) {
+        // the walk reads what was not planned itself
+      }
+    });
+    start_writers(std::max(2u, std::thread::hardware_concurrency()));
   }
-  walk(root_tree, root, 0);
+  walk(root_tree, root_dir, 0);
+  release(root_dir);
+  drain();
+  stop_writers();
+  stop_planner();
   m_cache.set_prefetcher(nullptr);
   m_prefetch.reset();
 }
 
-size_t Restorer::plan_files(const repo::Tree& tree, size_t from, const std::string& dir_path) {
-  std::vector<Id32> ids;
-  size_t j = from;
-  for (; j < tree.nodes.size(); ++j) {
-    const Node& node = tree.nodes[j];
-    if (node.type == NodeType::dir) break;  // its files are planned when the walk gets there
-    if (node.type != NodeType::file || bad_name(node.name)) continue;
+void Restorer::start_writers(unsigned n) {
+  for (unsigned i = 0; i < n; ++i) m_writers.emplace_back([this] { writer_loop(); });
+}
+
+void Restorer::stop_writers() {
+  {
+    std::lock_guard lock(m_mutex);
+    m_stop = true;
+    m_jobs.clear();  // only after a failure: drain() has emptied it otherwise
+  }
+  m_cv_jobs.notify_all();
+  for (auto& t : m_writers)
+    if (t.joinable()) t.join();
+  m_writers.clear();
+}
+
+void Restorer::enqueue(FileJob job) {
+  std::unique_lock lock(m_mutex);
+  m_cv_space.wait(lock, [&] {
+    return m_error || m_jobs.empty() ||
+           (m_jobs.size() < k_queue_files && m_queued_bytes + job.bytes <= k_queue_bytes);
+  });
+  if (m_error) std::rethrow_exception(m_error);
+  ++job.dir->holds;
+  m_queued_bytes += job.bytes;
+  m_jobs.push_back(std::move(job));
+  lock.unlock();
+  m_cv_jobs.notify_one();
+}
+
+void Restorer::drain() {
+  std::unique_lock lock(m_mutex);
+  m_cv_idle.wait(lock, [&] { return m_error || (m_jobs.empty() && m_busy == 0); });
+  if (m_error) std::rethrow_exception(m_error);
+}
+
+void Restorer::writer_loop() {
+  for (;;) {
+    FileJob job;
+    {
+      std::unique_lock lock(m_mutex);
+      m_cv_jobs.wait(lock, [&] { return m_stop || !m_jobs.empty(); });
+      if (m_jobs.empty()) return;
+      job = std::move(m_jobs.front());
+      m_jobs.pop_front();
+      m_queued_bytes -= job.bytes;
+      ++m_busy;
+    }
+    m_cv_space.notify_all();
+    try {
+      create_file(job.dir->fd.get(), *job.node, job.path,
+                  [&](size_t i, const Id32&) { return job.blobs[i]; });
+      job.blobs.clear();
+      release(job.dir);
+    } catch (...) {
+      std::lock_guard lock(m_mutex);
+      if (!m_error) m_error = std::current_exception();
+    }
+    {
+      std::lock_guard lock(m_mutex);
+      --m_busy;
+    }
+    m_cv_space.notify_one();  // only the walk waits for space or for the pool to be idle
+    m_cv_idle.notify_one();
+  }
+}
+
+void Restorer::release(const DirPtr& dir) {
+  {
+    std::lock_guard lock(m_mutex);
+    if (--dir->holds > 0) return;
+  }
+  finish_dir(*dir);
+}
+
+void Restorer::stop_planner() {
+  m_planner_stop = true;
+  if (m_prefetch) m_prefetch->stop();
+  if (m_planner.joinable()) m_planner.join();
+}
+
+void Restorer::plan_tree(const Id32& tree_id, const std::string& dir_path, int depth,
+                         PlanState& st) {
+  if (m_planner_stop || depth >= m_max_depth || stack_low() ||
+      std::find(st.ancestors.begin(), st.ancestors.end(), tree_id) != st.ancestors.end())
+    return;
+  repo::Tree tree;
+  try {
+    tree = m_repo.read_tree(tree_id);
+  } catch (const Error&) {
+    return;  // the walk reports it
+  }
+  st.ancestors.push_back(tree_id);
+  std::set<std::string> seen;
+  for (const Node& node : tree.nodes) {
+    if (m_planner_stop) break;
+    if (bad_name(node.name) || !seen.insert(node.name).second) continue;
     std::string path = dir_path + "/" + node.name;
     if (!m_options.excludes.empty() && m_options.excludes.matches(path)) continue;
+    if (node.type == NodeType::dir) {
+      if (node.subtree) plan_tree(*node.subtree, path, depth + 1, st);
+      continue;
+    }
+    if (node.type != NodeType::file) continue;
     if (!m_options.includes.empty() && !m_options.includes.matches_self_or_ancestor(path)) continue;
-    if (node.links > 1 && m_links.count(node.inode)) continue;  // will be a hard link
+    if (node.links > 1 && !st.links.insert(node.inode).second) continue;  // a hard link
     for (const auto& item : node.content)
-      if (!item.hole) ids.push_back(item.chunk);
+      if (!item.hole) st.batch.push_back(item.chunk);
+    if (st.batch.size() >= 1024) {
+      m_prefetch->plan(st.batch);
+      st.batch.clear();
+    }
   }
-  m_prefetch->plan(ids);
-  return j + 1;
+  st.ancestors.pop_back();
+  m_prefetch->plan(st.batch);  // the walk may be right behind: hand over what there is
+  st.batch.clear();
 }
 
 int Restorer::ensure(Dir& dir) {
@@ -198,11 +336,12 @@ int Restorer::ensure(Dir& dir) {
       dir.old_times[1] = st.st_mtim;
     }
   }
-  m_stats.dirs++;
+  count(&Stats::dirs);
   return dir.fd.get();
 }
 
-void Restorer::walk(const Id32& tree_id, Dir& dir, int depth) {
+void Restorer::walk(const Id32& tree_id, const DirPtr& dir_ptr, int depth) {
+  Dir& dir = *dir_ptr;
   cancel::check();
   if (std::find(m_ancestors.begin(), m_ancestors.end(), tree_id) != m_ancestors.end()) {
     m_reporter.report(dir.path.empty() ? "/" : dir.path,
@@ -215,20 +354,18 @@ void Restorer::walk(const Id32& tree_id, Dir& dir, int depth) {
                                   depth >= m_max_depth ? "" : " (the stack allows no more)"));
     return;
   }
-  repo::Tree tree;
+  std::shared_ptr<const repo::Tree> tree_ptr;
   try {
-    tree = m_repo.read_tree(tree_id);
+    tree_ptr = std::make_shared<const repo::Tree>(m_repo.read_tree(tree_id));
   } catch (const IntegrityError& e) {
     m_reporter.report(dir.path.empty() ? "/" : dir.path, e.what());
     return;
   }
+  const repo::Tree& tree = *tree_ptr;
   m_ancestors.push_back(tree_id);
   std::set<std::string> seen;
-  size_t planned_until = 0;
   for (size_t i = 0; i < tree.nodes.size(); ++i) {
     const Node& node = tree.nodes[i];
-    // Plan the run of files up to the next subdirectory, just before writing them.
-    if (m_prefetch && i >= planned_until) planned_until = plan_files(tree, i, dir.path);
     std::string path = dir.path + "/" + node.name;
     if (auto why = bad_name(node.name)) {
       m_reporter.report(dir.path + "/" + node.name,
@@ -241,7 +378,7 @@ void Restorer::walk(const Id32& tree_id, Dir& dir, int depth) {
     }
     if (!m_options.excludes.empty() && m_options.excludes.matches(path)) continue;
     try {
-      restore_node(node, dir, path, depth);
+      restore_node(tree_ptr, node, dir_ptr, path, depth);
     } catch (const ItemError& e) {
       m_reporter.report(path, e.what());
     } catch (const DirFailed&) {
@@ -255,13 +392,13 @@ bool Restorer::make_room(int dirfd, const Node& node, const std::string& path) {
   struct stat st {};
   if (::fstatat(dirfd, node.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return true;
   if (m_options.overwrite == Overwrite::never) {
-    m_stats.skipped_existing++;
+    count(&Stats::skipped_existing);
     return false;
   }
   if (m_options.overwrite == Overwrite::if_changed && node.type == NodeType::file &&
       S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == node.size &&
       st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec == node.mtime_ns) {
-    m_stats.skipped_existing++;
+    count(&Stats::skipped_existing);
     return false;
   }
   if (S_ISDIR(st.st_mode)) {
@@ -273,29 +410,32 @@ bool Restorer::make_room(int dirfd, const Node& node, const std::string& path) {
   return true;
 }
 
-void Restorer::restore_node(const Node& node, Dir& dir, const std::string& path, int depth) {
+void Restorer::restore_node(const std::shared_ptr<const repo::Tree>& tree, const Node& node,
+                            const DirPtr& dir_ptr, const std::string& path, int depth) {
+  Dir& dir = *dir_ptr;
   bool selected = m_options.includes.empty() || m_options.includes.matches_self_or_ancestor(path);
   if (node.type == NodeType::dir) {
     if (!node.subtree) throw ItemError("directory without a listing");
-    Dir child;
-    child.parent = &dir;
-    child.name = node.name;
-    child.node = &node;
-    child.path = path;
-    if (selected) ensure(child);
+    auto child = std::make_shared<Dir>();
+    child->parent = dir_ptr;
+    child->name = node.name;
+    child->node = &node;
+    child->owner = tree;  // its metadata may be applied after the parent's walk is over
+    child->path = path;
+    if (selected) ensure(*child);
     walk(*node.subtree, child, depth + 1);
-    finish_dir(child);
+    release(child);
     return;
   }
   if (!selected) return;
   if (m_options.dry_run) {
     log::verbose("would restore {}", printable(path));
-    (node.type == NodeType::file ? m_stats.files : m_stats.others)++;
-    if (node.type == NodeType::file) m_stats.bytes += node.size;
+    count(node.type == NodeType::file ? &Stats::files : &Stats::others);
+    if (node.type == NodeType::file) count(&Stats::bytes, node.size);
     return;
   }
   int dirfd = ensure(dir);
-  if (node.type == NodeType::file) return restore_file(node, dir, path);
+  if (node.type == NodeType::file) return restore_file(tree, node, dir_ptr, path);
   if (!make_room(dirfd, node, path)) return;
   const char* name = node.name.c_str();
   switch (node.type) {
@@ -322,11 +462,13 @@ void Restorer::restore_node(const Node& node, Dir& dir, const std::string& path,
     default:
       return;
   }
-  m_stats.others++;
+  count(&Stats::others);
   apply_metadata(-1, dirfd, node, path);
 }
 
-void Restorer::restore_file(const Node& node, Dir& dir, const std::string& path) {
+void Restorer::restore_file(const std::shared_ptr<const repo::Tree>& tree, const Node& node,
+                            const DirPtr& dir_ptr, const std::string& path) {
+  Dir& dir = *dir_ptr;
   int dirfd = dir.fd.get();
   if (node.links > 1) {
     auto it = m_links.find(node.inode);
@@ -344,39 +486,76 @@ void Restorer::restore_file(const Node& node, Dir& dir, const std::string& path)
       if (!make_room(dirfd, node, path)) return;
       if (::linkat(cur.get(), comps.back().c_str(), dirfd, node.name.c_str(), 0) != 0)
         throw ItemError(err("unable to create hard link"));
-      m_stats.files++;
+      count(&Stats::files);
       return;
     }
   }
   if (!make_room(dirfd, node, path)) return;
-  fs::UniqueFd fd(
-      ::openat(dirfd, node.name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!fd) throw ItemError(err("unable to create file"));
-  if (!write_content(fd.get(), node, path)) {
-    fd.reset();
-    ::unlinkat(dirfd, node.name.c_str(), 0);  // never leave a file with wrong content behind
-    return;
+  // A small file that is not a hard link goes to the writer threads with its blobs, taken
+  // here in the order the prefetcher planned them. Should its content outgrow its recorded
+  // size (a hostile snapshot), the walk writes it itself with what it has taken so far.
+  std::vector<SharedBytes> taken;
+  if (node.links <= 1 && node.size <= k_job_max_bytes) {
+    size_t bytes = 0;
+    try {
+      for (const auto& item : node.content) {
+        if (item.hole) continue;
+        cancel::check();
+        taken.push_back(m_cache.get(item.chunk));
+        bytes += taken.back()->size();
+        if (bytes > k_job_max_bytes) break;
+      }
+    } catch (const IntegrityError& e) {
+      m_reporter.report(path, fmt::format("not restored: {}", e.what()));
+      return;
+    }
+    if (bytes <= k_job_max_bytes)
+      return enqueue(FileJob{dir_ptr, tree, &node, path, std::move(taken), bytes});
   }
-  apply_metadata(fd.get(), dirfd, node, path);
-  m_stats.files++;
+  auto source = [&](size_t i, const Id32& id) {
+    return i < taken.size() ? taken[i] : m_cache.get(id);
+  };
+  if (!create_file(dirfd, node, path, source)) return;
   if (node.links > 1) {
     std::vector<std::string> comps{node.name};
-    for (const Dir* d = &dir; d && d->node; d = d->parent) comps.push_back(d->name);
+    for (const Dir* d = &dir; d && d->node; d = d->parent.get()) comps.push_back(d->name);
     std::reverse(comps.begin(), comps.end());
     m_links.emplace(node.inode, std::move(comps));
   }
 }
 
-bool Restorer::write_content(int fd, const Node& node, const std::string& path) {
+bool Restorer::create_file(int dirfd, const Node& node, const std::string& path,
+                           const BlobSource& blobs) {
+  fs::UniqueFd fd(
+      ::openat(dirfd, node.name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) {
+    m_reporter.report(path, err("unable to create file"));
+    return false;
+  }
+  if (!write_content(fd.get(), node, path, blobs)) {
+    fd.reset();
+    ::unlinkat(dirfd, node.name.c_str(), 0);  // never leave a file with wrong content behind
+    return false;
+  }
+  apply_metadata(fd.get(), dirfd, node, path);
+  count(&Stats::files);
+  return true;
+}
+
+bool Restorer::write_content(int fd, const Node& node, const std::string& path,
+                             const BlobSource& blobs) {
   uint64_t offset = 0;
+  uint64_t written_end = 0;
   try {
+    size_t index = 0;
     for (auto& item : node.content) {
       cancel::check();
       if (item.hole) {
         offset += item.hole;
         continue;
       }
-      const Bytes& data = m_cache.get(item.chunk);
+      SharedBytes blob = blobs(index++, item.chunk);
+      const Bytes& data = *blob;
       if (!all_zero(data)) {
         size_t done = 0;
         while (done < data.size()) {
@@ -388,10 +567,12 @@ bool Restorer::write_content(int fd, const Node& node, const std::string& path) 
           }
           done += static_cast<size_t>(n);
         }
+        written_end = offset + data.size();
       }
       offset += data.size();
     }
-    if (::ftruncate(fd, static_cast<off_t>(offset)) != 0)
+    // The file is new: only trailing holes (or zeros left unwritten) need it extended.
+    if (written_end != offset && ::ftruncate(fd, static_cast<off_t>(offset)) != 0)
       throw ItemError(err("unable to set the file size"));
   } catch (const IntegrityError& e) {
     m_reporter.report(path, fmt::format("not restored: {}", e.what()));
@@ -405,7 +586,7 @@ bool Restorer::write_content(int fd, const Node& node, const std::string& path) 
         path, fmt::format(
                   "its recorded size {} differs from its content ({} bytes); restored the content",
                   node.size, offset));
-  m_stats.bytes += offset;
+  count(&Stats::bytes, offset);
   if (m_options.verify) {
     uint64_t pos = 0;
     Bytes buf;
@@ -425,9 +606,24 @@ bool Restorer::write_content(int fd, const Node& node, const std::string& path) 
       }
       pos += len;
     }
-    m_stats.verified_files++;
+    count(&Stats::verified_files);
   }
   return true;
+}
+
+std::optional<uint32_t> Restorer::owner_id(const std::string& name, bool group) {
+  std::lock_guard lock(m_names_mutex);  // getpwnam and getgrnam are not thread-safe
+  auto& known = group ? m_gids : m_uids;
+  auto it = known.find(name);
+  if (it != known.end()) return it->second;
+  std::optional<uint32_t> id;
+  if (group) {
+    if (auto* gr = ::getgrnam(name.c_str())) id = gr->gr_gid;
+  } else if (auto* pw = ::getpwnam(name.c_str())) {
+    id = pw->pw_uid;
+  }
+  if (known.size() < 65536) known.emplace(name, id);
+  return id;
 }
 
 void Restorer::apply_metadata(int fd, int dirfd, const Node& node, const std::string& path) {
@@ -438,9 +634,9 @@ void Restorer::apply_metadata(int fd, int dirfd, const Node& node, const std::st
     gid_t gid = node.gid;
     if (!m_options.numeric_owner) {
       if (!node.user.empty())
-        if (auto* pw = ::getpwnam(node.user.c_str())) uid = pw->pw_uid;
+        if (auto id = owner_id(node.user, false)) uid = *id;
       if (!node.group.empty())
-        if (auto* gr = ::getgrnam(node.group.c_str())) gid = gr->gr_gid;
+        if (auto id = owner_id(node.group, true)) gid = *id;
     }
     int rc =
         fd >= 0 ? ::fchown(fd, uid, gid) : ::fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
@@ -491,7 +687,7 @@ void Restorer::finish_dir(Dir& dir) {
     dir.fd.reset();
     return;
   }
-  apply_metadata(dir.fd.get(), dir.parent->fd.get(), *dir.node, dir.path);
+  apply_metadata(dir.fd.get(), -1, *dir.node, dir.path);
   dir.fd.reset();
 }
 

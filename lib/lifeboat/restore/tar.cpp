@@ -166,9 +166,8 @@ class TarWriter {
         }
         continue;
       }
-      const Bytes& blob =
-          m_cache.get(item.chunk);  // an IntegrityError aborts: a tar cannot skip bytes
-      if (archive_write_data(m_archive.get(), blob.data(), blob.size()) < 0) fail("data");
+      auto blob = m_cache.get(item.chunk);  // an IntegrityError aborts: a tar cannot skip bytes
+      if (archive_write_data(m_archive.get(), blob->data(), blob->size()) < 0) fail("data");
     }
   }
 
