@@ -239,4 +239,21 @@ done
 check "every kill point left a verified repository that restores and reruns ($survived of $total)" test "$survived" -eq "$total"
 check "the kill points did kill ($killed of $total)" test "$killed" -eq "$total"
 
+# --- what killed uploads leave: temporary files, removed once old enough ------------------------
+# A put writes KEY.tmp-PID-N and renames it; a SIGKILL mid-write leaves it (found by the crash
+# driver). One like it from two hours ago goes; one from now (an upload under way) stays.
+pack=$(find "$T/repo/data" -type f | head -1)
+head -c 50000 /dev/urandom >"$pack.tmp-4242-1"
+touch -d '2 hours ago' "$pack.tmp-4242-1"
+head -c 30000 /dev/urandom >"$pack.tmp-4243-2"
+expect_exit 0 "a dry run counts the old leftover" -- backup-prune --json --dry-run --grace 0
+jcheck "one stale upload of 50000 bytes, not removed" "$T/stdout" 'd["stale_uploads"] == 1 and d["stale_upload_bytes"] == 50000'
+check "the dry run left it" test -f "$pack.tmp-4242-1"
+expect_exit 0 "the garbage collection removes it" -- backup-prune --grace 0
+expect_stderr "remove 1 unfinished upload" "and says so"
+check "the old leftover is gone" test ! -e "$pack.tmp-4242-1"
+check "the fresh one (an upload under way) stays" test -f "$pack.tmp-4243-2"
+check "the pack itself stays" test -f "$pack"
+expect_exit 0 "verify --read-data afterwards" -- backup-verify --read-data
+
 finish

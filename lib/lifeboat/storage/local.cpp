@@ -116,7 +116,44 @@ class LocalStorage final : public Storage {
 
   std::string describe() const override { return m_root; }
 
+  Leftovers stale_uploads(int64_t written_before_ns, bool remove) override {
+    Leftovers found;
+    stale_in("", written_before_ns, remove, found, 0);
+    return found;
+  }
+
  private:
+  void stale_in(const std::string& rel, int64_t before_ns, bool remove, Leftovers& found,
+                int depth) {
+    if (depth > 8) return;  // the layout is two levels deep
+    std::string path = rel.empty() ? m_root : m_root + "/" + rel;
+    DIR* d = ::opendir(path.c_str());
+    if (!d) {
+      if (errno == ENOENT || errno == ENOTDIR) return;
+      fail("list", path, errno);
+    }
+    std::vector<std::string> names;
+    while (auto* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(name);
+    }
+    ::closedir(d);
+    for (const auto& name : names) {
+      std::string child = path + "/" + name;
+      struct stat st {};
+      if (::lstat(child.c_str(), &st) != 0) continue;
+      if (S_ISDIR(st.st_mode)) {
+        stale_in(rel.empty() ? name : rel + "/" + name, before_ns, remove, found, depth + 1);
+        continue;
+      }
+      int64_t mtime = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+      if (!S_ISREG(st.st_mode) || !is_temp(name) || mtime >= before_ns) continue;
+      if (remove && ::unlink(child.c_str()) != 0 && errno != ENOENT) fail("remove", child, errno);
+      found.count++;
+      found.bytes += static_cast<uint64_t>(st.st_size);
+    }
+  }
+
   static uint64_t seed() {
     static const uint64_t s = std::random_device{}();
     return s;

@@ -11,6 +11,8 @@ int64_t Storage::retained_until(const std::string& key) {
       key, describe()));
 }
 
+Storage::Leftovers Storage::stale_uploads(int64_t, bool) { return {}; }
+
 void Storage::retain_until(const std::string& key, int64_t) {
   throw PermanentError(fmt::format(
       "extend the retention of {} at {}: this storage has no object retention (only S3 Object "

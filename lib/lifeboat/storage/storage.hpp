@@ -62,6 +62,16 @@ class Storage {
   // Sets the retention of the object's current version to until_ns with the configured mode
   // (only ever to extend it). Stores without object retention throw PermanentError.
   virtual void retain_until(const std::string& key, int64_t until_ns);
+
+  // What interrupted uploads left behind: temporary files written before written_before_ns
+  // and never renamed into place (a put killed mid-write). Listings never show them. Removes
+  // them when `remove`; returns how many there are and their bytes. Stores whose uploads are
+  // atomic (S3, Azure) have none.
+  struct Leftovers {
+    uint64_t count = 0;
+    uint64_t bytes = 0;
+  };
+  virtual Leftovers stale_uploads(int64_t written_before_ns, bool remove);
 };
 
 struct Options;
@@ -90,6 +100,9 @@ class Forwarding : public Storage {
   int64_t retained_until(const std::string& k) override { return m_inner->retained_until(k); }
   void retain_until(const std::string& k, int64_t until_ns) override {
     m_inner->retain_until(k, until_ns);
+  }
+  Leftovers stale_uploads(int64_t before_ns, bool remove) override {
+    return m_inner->stale_uploads(before_ns, remove);
   }
 
  protected:

@@ -37,6 +37,9 @@ using IdSet = std::unordered_set<Id32, Id32Hash>;
 
 constexpr int k_max_depth = 4096;
 constexpr size_t k_blobs_per_index = 65536;
+// An interrupted upload's temporary file is removed once it is older than the grace period
+// and at least this old, so that no upload still under way loses its file.
+constexpr int64_t k_upload_age_ns = 3600LL * 1000000000;
 
 std::string pack_name(const Id32& id) { return id.hex().substr(0, 12); }
 
@@ -402,8 +405,11 @@ int gc(repo::Repository& repo, const GcOptions& o, json* json_out) {
   size_t index_after = c.index_files().size();
   bool rewrite_index =
       !p.condemn.empty() || !p.repack.empty() || !p.revive.empty() || c.index_files().size() > 1;
+  int64_t stale_before = now - std::max(o.grace_ns, k_upload_age_ns);
+  storage::Storage::Leftovers stale = repo.storage().stale_uploads(stale_before, false);
   if (!o.dry_run) {
     lock->check_valid();
+    if (stale.count) stale = repo.storage().stale_uploads(stale_before, true);
     // Phase two of earlier runs first: these packs are in no index.
     for (size_t i = 0; i < p.remove.size(); ++i) {
       cancel::check();
@@ -473,6 +479,8 @@ int gc(repo::Repository& repo, const GcOptions& o, json* json_out) {
              {"packs_live", p.live.size()},
              {"bytes_live", live_bytes},
              {"retention_extended", extended},
+             {"stale_uploads", stale.count},
+             {"stale_upload_bytes", stale.bytes},
              {"index_files_before", c.index_files().size()},
              {"index_files_after", o.dry_run ? json(nullptr) : json(index_after)}};
     if (json_out)
@@ -499,6 +507,9 @@ int gc(repo::Repository& repo, const GcOptions& o, json* json_out) {
               o.dry_run ? "to move" : "moved");
   if (!o.dry_run && rewrite_index)
     log::info("index: {} file(s) → {}", c.index_files().size(), index_after);
+  if (stale.count)
+    log::info("{}remove {} unfinished upload(s) that interrupted runs left ({})", would,
+              stale.count, human_bytes(stale.bytes));
   if (extended)
     log::info("extended the Object Lock retention of {} object(s) still in use to {}", extended,
               repo::format_time(retained_until));
