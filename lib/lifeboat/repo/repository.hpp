@@ -69,8 +69,8 @@ class Repository {
 
   // Reads, authenticates and decompresses a blob; checks its MAC id. Needs a full key.
   Bytes read_blob(const Id32& id);
-  // Reads blobs that the index places one after another in one pack with a single ranged
-  // read (a restore reads each pack once rather than blob by blob). An element is nullopt
+  // Reads blobs that the index places in one pack with a single ranged read covering them
+  // all (a restore reads pieces of packs rather than blob by blob). An element is nullopt
   // when that blob could not be read or did not check out this way (all of them when the
   // ids do not share a pack): the caller then reads it alone with read_blob, which tries
   // every stored copy and throws the precise error.

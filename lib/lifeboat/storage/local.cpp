@@ -135,7 +135,9 @@ class LocalStorage final : public Storage {
     std::vector<std::string> names;
     while (auto* e = ::readdir(d)) {
       std::string name = e->d_name;
-      if (name != "." && name != "..") names.push_back(name);
+      // Only directories and temporary names need a look (not every pack's inode).
+      bool maybe_dir = e->d_type == DT_DIR || e->d_type == DT_UNKNOWN;
+      if (name != "." && name != ".." && (maybe_dir || is_temp(name))) names.push_back(name);
     }
     ::closedir(d);
     for (const auto& name : names) {
