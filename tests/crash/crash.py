@@ -74,6 +74,21 @@ TIME_SHARE = 0.25      # share of the injections that kill by time rather than b
 OUTPUT_LINES = 15      # lines of a failing tool's output shown in a failure report
 
 ALL_COMMANDS = ("create", "forget", "gc", "restore")
+# The phase a prune is in after each kind of storage operation: (label when it is the last
+# operation of its kind in the run, label otherwise).
+PRUNE_LABELS = {
+    ("put", "tombstones"): ("tombstone written, no snapshot removed yet",) * 2,
+    ("remove", "snapshots"): ("all snapshots removed", "between snapshot removes"),
+    ("remove", "data"): ("after the last delete of a condemned pack",
+                         "between deletes of condemned packs"),
+    ("put", "data"): ("mid-repack: pack(s) stored, not yet indexed",) * 2,
+    ("put", "index"): ("all new index files written, superseded ones still there",
+                       "mid-repack: after a new index file"),
+    ("remove", "index"): ("superseded index files removed",
+                          "between removes of superseded index files"),
+    ("put", "condemned"): ("condemnation record written",) * 2,
+    ("remove", "condemned"): ("settled condemnation record removed",) * 2,
+}
 OPENING = "opening (before any tracked operation)"   # the phase before the first tracked op
 STORAGE_OPS = ("put", "get", "stat", "list", "remove")
 LOG_LINE = re.compile(r"^storage: (put|get|stat|list|remove) (\S*): (.*)$")
@@ -889,25 +904,9 @@ class PruneBase(Scenario):
             elif (op, kind) == ("remove", "locks"):
                 label = ("after the delete probe" if prev == ("put", "locks")
                          else "unlocked (the end of this stage)")
-            elif (op, kind) == ("put", "tombstones"):
-                label = "tombstone written, no snapshot removed yet"
-            elif (op, kind) == ("remove", "snapshots"):
-                label = "all snapshots removed" if last else "between snapshot removes"
-            elif (op, kind) == ("remove", "data"):
-                label = ("after the last delete of a condemned pack" if last
-                         else "between deletes of condemned packs")
-            elif (op, kind) == ("put", "data"):
-                label = "mid-repack: pack(s) stored, not yet indexed"
-            elif (op, kind) == ("put", "index"):
-                label = ("all new index files written, superseded ones still there" if last
-                         else "mid-repack: after a new index file")
-            elif (op, kind) == ("remove", "index"):
-                label = ("superseded index files removed" if last
-                         else "between removes of superseded index files")
-            elif (op, kind) == ("put", "condemned"):
-                label = "condemnation record written"
-            elif (op, kind) == ("remove", "condemned"):
-                label = "settled condemnation record removed"
+            elif (op, kind) in PRUNE_LABELS:
+                when_last, otherwise = PRUNE_LABELS[(op, kind)]
+                label = when_last if last else otherwise
             else:
                 label = f"after {op} {kind}"
             labels.append(f"{stage}: {label}")

@@ -20,8 +20,8 @@ size_t test_tuning(const char* name, size_t fallback, size_t minimum) {
   errno = 0;
   unsigned long long n = std::strtoull(v, &end, 10);
   if (errno != 0 || *end != '\0' || n < minimum || n > fallback)
-    throw UsageError("{}='{}' is not a number from {} to {} (see docs/testing.md)", name, v, minimum,
-                     fallback);
+    throw UsageError("{}='{}' is not a number from {} to {} (see docs/testing.md)", name, v,
+                     minimum, fallback);
   return static_cast<size_t>(n);
 }
 }  // namespace

@@ -76,8 +76,8 @@ class BlobSaver {
   void rethrow_locked();
 
   Repository& m_repo;
-  size_t m_pack_target;       // bytes; k_pack_target unless tests tune it
-  size_t m_packs_per_index;   // packs named by one index file
+  size_t m_pack_target;      // bytes; k_pack_target unless tests tune it
+  size_t m_packs_per_index;  // packs named by one index file
   bool m_use_index = true;
   std::function<void()> m_index_guard;
   std::mutex m_mutex;
