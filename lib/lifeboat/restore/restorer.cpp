@@ -111,6 +111,9 @@ constexpr size_t k_job_max_bytes = 4u << 20;
 // The queue of files read but not yet written: at most this many bytes and files.
 constexpr size_t k_queue_bytes = 16u << 20;
 constexpr size_t k_queue_files = 512;
+// Directory listings the planner has read and the walk has not reached yet, at most this many
+// entries in all (beyond it the walk reads them itself).
+constexpr size_t k_planned_nodes = 65536;
 }  // namespace
 
 Restorer::Restorer(repo::Repository& repo, Reporter& reporter, Options options)
@@ -258,6 +261,16 @@ void Restorer::release(const DirPtr& dir) {
   finish_dir(*dir);
 }
 
+std::shared_ptr<const repo::Tree> Restorer::take_planned_tree(const Id32& id) {
+  std::lock_guard lock(m_trees_mutex);
+  auto it = m_planned_trees.find(id);
+  if (it == m_planned_trees.end()) return nullptr;
+  auto tree = std::move(it->second);
+  m_planned_trees.erase(it);
+  m_planned_nodes -= tree->nodes.size();
+  return tree;
+}
+
 void Restorer::stop_planner() {
   m_planner_stop = true;
   if (m_prefetch) m_prefetch->stop();
@@ -269,11 +282,19 @@ void Restorer::plan_tree(const Id32& tree_id, const std::string& dir_path, int d
   if (m_planner_stop || depth >= m_max_depth || stack_low() ||
       std::find(st.ancestors.begin(), st.ancestors.end(), tree_id) != st.ancestors.end())
     return;
-  repo::Tree tree;
+  std::shared_ptr<const repo::Tree> tree_ptr;
   try {
-    tree = m_repo.read_tree(tree_id);
+    tree_ptr = std::make_shared<const repo::Tree>(m_repo.read_tree(tree_id));
   } catch (const Error&) {
-    return;  // the walk reports it
+    return;  // the walk reads it again and reports it
+  }
+  const repo::Tree& tree = *tree_ptr;
+  {
+    // Handed to the walk, which then need not read it again (a request each on remote storage).
+    std::lock_guard lock(m_trees_mutex);
+    if (m_planned_nodes + tree.nodes.size() <= k_planned_nodes &&
+        m_planned_trees.emplace(tree_id, tree_ptr).second)
+      m_planned_nodes += tree.nodes.size();
   }
   st.ancestors.push_back(tree_id);
   std::set<std::string> seen;
@@ -354,9 +375,9 @@ void Restorer::walk(const Id32& tree_id, const DirPtr& dir_ptr, int depth) {
                                   depth >= m_max_depth ? "" : " (the stack allows no more)"));
     return;
   }
-  std::shared_ptr<const repo::Tree> tree_ptr;
+  std::shared_ptr<const repo::Tree> tree_ptr = take_planned_tree(tree_id);
   try {
-    tree_ptr = std::make_shared<const repo::Tree>(m_repo.read_tree(tree_id));
+    if (!tree_ptr) tree_ptr = std::make_shared<const repo::Tree>(m_repo.read_tree(tree_id));
   } catch (const IntegrityError& e) {
     m_reporter.report(dir.path.empty() ? "/" : dir.path, e.what());
     return;

@@ -111,6 +111,8 @@ class Restorer {
   };
   void plan_tree(const Id32& tree_id, const std::string& dir_path, int depth, PlanState& st);
   void stop_planner();
+  // The listing the planner read for this tree, if it kept it; null otherwise.
+  std::shared_ptr<const repo::Tree> take_planned_tree(const Id32& id);
   void restore_node(const std::shared_ptr<const repo::Tree>& tree, const repo::Node& node,
                     const DirPtr& dir, const std::string& path, int depth);
   int ensure(Dir& dir);
@@ -147,6 +149,9 @@ class Restorer {
   std::unique_ptr<Prefetcher> m_prefetch;
   std::thread m_planner;
   std::atomic<bool> m_planner_stop{false};
+  std::mutex m_trees_mutex;
+  std::unordered_map<Id32, std::shared_ptr<const repo::Tree>, Id32Hash> m_planned_trees;
+  size_t m_planned_nodes = 0;  // entries in m_planned_trees
   bool m_root;
   int m_max_depth;
   std::vector<Id32> m_ancestors;
