@@ -71,23 +71,27 @@ ByteView Chunker::next() {
     // less than a maximal chunk fits behind it, so each byte is moved at most once per two
     // maximal chunks read (moving it after every chunk cost ~7 copies of the input).
     const size_t max = m_params.max_size;
-    if (m_buf.size() < 3 * max) m_buf.resize(3 * max);
-    if (m_buf.size() - m_begin < max) {
-      std::memmove(m_buf.data(), m_buf.data() + m_begin, avail);
+    if (!m_buf) {
+      // Not zeroed: only the pages data is read into become resident (most files are small).
+      m_size = 3 * static_cast<size_t>(max);
+      m_buf.reset(new std::byte[m_size]);
+    }
+    if (m_size - m_begin < max) {
+      std::memmove(m_buf.get(), m_buf.get() + m_begin, avail);
       m_begin = 0;
       m_end = avail;
     }
-    while (m_end < m_buf.size() && !m_eof) {
-      size_t got = m_read(m_buf.data() + m_end, m_buf.size() - m_end);
+    while (m_end < m_size && !m_eof) {
+      size_t got = m_read(m_buf.get() + m_end, m_size - m_end);
       if (got == 0) m_eof = true;
       m_end += got;
     }
     avail = m_end - m_begin;
   }
   if (avail == 0) return {};
-  ByteView window(m_buf.data() + m_begin, avail);
+  ByteView window(m_buf.get() + m_begin, avail);
   size_t cut = find_cut(m_gear, m_params, window);
-  ByteView chunk(m_buf.data() + m_begin, cut);
+  ByteView chunk(m_buf.get() + m_begin, cut);
   m_begin += cut;
   return chunk;
 }

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 #include "lifeboat/util/bytes.hpp"
 
@@ -42,7 +43,8 @@ class Chunker {
   const GearTable& m_gear;
   Params m_params;
   ReadFn m_read;
-  Bytes m_buf;
+  std::unique_ptr<std::byte[]> m_buf;  // three maximal chunks, allocated on first use
+  size_t m_size = 0;
   size_t m_begin = 0;
   size_t m_end = 0;
   bool m_eof = false;

@@ -207,10 +207,10 @@ std::array<std::byte, k_nonce_size> counter_nonce(uint64_t n) {
   return nonce;
 }
 
-Bytes aes_gcm_seal(ByteView key, ByteView nonce, ByteView ad, ByteView plaintext) {
+void aes_gcm_seal_into(ByteView key, ByteView nonce, ByteView ad, ByteView plaintext,
+                       std::byte* out) {
   if (key.size() != 32 || nonce.size() != k_nonce_size) fail("aes-gcm parameters");
   std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> ctx(EVP_CIPHER_CTX_new());
-  Bytes out(plaintext.size() + k_tag_size);
   int len = 0;
   if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, u8(key.data()),
                                  u8(nonce.data())) != 1)
@@ -221,15 +221,18 @@ Bytes aes_gcm_seal(ByteView key, ByteView nonce, ByteView ad, ByteView plaintext
   size_t done = 0;
   while (done < plaintext.size()) {  // int-sized steps
     int step = static_cast<int>(std::min<size_t>(plaintext.size() - done, 1 << 30));
-    if (EVP_EncryptUpdate(ctx.get(), u8(out.data() + done), &len, u8(plaintext.data() + done),
-                          step) != 1)
+    if (EVP_EncryptUpdate(ctx.get(), u8(out + done), &len, u8(plaintext.data() + done), step) != 1)
       fail("aes-gcm encrypt");
     done += static_cast<size_t>(len);
   }
-  if (EVP_EncryptFinal_ex(ctx.get(), u8(out.data() + done), &len) != 1) fail("aes-gcm final");
-  if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, k_tag_size,
-                          out.data() + plaintext.size()) != 1)
+  if (EVP_EncryptFinal_ex(ctx.get(), u8(out + done), &len) != 1) fail("aes-gcm final");
+  if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, k_tag_size, out + plaintext.size()) != 1)
     fail("aes-gcm tag");
+}
+
+Bytes aes_gcm_seal(ByteView key, ByteView nonce, ByteView ad, ByteView plaintext) {
+  Bytes out(plaintext.size() + k_tag_size);
+  aes_gcm_seal_into(key, nonce, ad, plaintext, out.data());
   return out;
 }
 

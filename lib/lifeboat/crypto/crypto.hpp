@@ -67,6 +67,9 @@ Key32 hkdf_key(ByteView ikm, ByteView salt, std::string_view info);
 // AES-256-GCM. seal returns ciphertext || 16-byte tag. open returns nullopt when the tag
 // does not verify (wrong key, tampered data or associated data).
 Bytes aes_gcm_seal(ByteView key, ByteView nonce, ByteView ad, ByteView plaintext);
+// The same, written to out (plaintext.size() + k_tag_size bytes; may not overlap plaintext).
+void aes_gcm_seal_into(ByteView key, ByteView nonce, ByteView ad, ByteView plaintext,
+                       std::byte* out);
 std::optional<Bytes> aes_gcm_open(ByteView key, ByteView nonce, ByteView ad, ByteView sealed);
 // Nonce for counter n within one object: 4 zero bytes then n big-endian.
 std::array<std::byte, k_nonce_size> counter_nonce(uint64_t n);

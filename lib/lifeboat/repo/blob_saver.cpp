@@ -32,7 +32,7 @@ BlobSaver::BlobSaver(Repository& repo, unsigned workers, unsigned uploads)
       m_packs_per_index(test_tuning("LIFEBOAT_TEST_PACKS_PER_INDEX", k_packs_per_index, 1)) {
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   if (uploads == 0) uploads = std::max(1u, repo.transfers());
-  m_capacity = workers * 4;
+  m_capacity = workers * 2;     // batches waiting: with the one being filled, a few MiB
   m_upload_capacity = uploads;  // packs waiting, besides those in flight: bounds memory
   for (unsigned i = 0; i < workers; ++i) {
     auto w = std::make_unique<Worker>();
@@ -79,38 +79,51 @@ bool BlobSaver::save(BlobType type, const Id32& id, Bytes data) {
   std::unique_lock lock(m_mutex);
   rethrow_locked();
   if (!m_pending.insert(id).second) return false;
+  m_batch_bytes += data.size();
+  m_batch.push_back({type, id, std::move(data)});
+  // Blobs go to the workers in batches of about 1 MiB: one wake-up per batch, not per blob
+  // (most files are one small blob).
+  if (m_batch_bytes >= k_batch_bytes || m_batch.size() >= k_batch_blobs) queue_batch_locked(lock);
+  return true;
+}
+
+void BlobSaver::queue_batch_locked(std::unique_lock<std::mutex>& lock) {
+  if (m_batch.empty()) return;
   m_cv_space.wait(lock, [&] { return m_jobs.size() < m_capacity || m_error; });
   rethrow_locked();
-  m_jobs.push_back({type, id, std::move(data)});
+  m_jobs.push_back(std::move(m_batch));
+  m_batch.clear();
+  m_batch_bytes = 0;
   m_cv_jobs.notify_one();
-  return true;
 }
 
 void BlobSaver::work(Worker& w) {
   for (;;) {
-    Job job;
+    std::vector<Blob> batch;
     {
       std::unique_lock lock(m_mutex);
       m_cv_jobs.wait(lock, [&] { return m_stop || !m_jobs.empty(); });
       if (m_jobs.empty()) return;
-      job = std::move(m_jobs.front());
+      batch = std::move(m_jobs.front());
       m_jobs.pop_front();
       ++m_busy;
     }
     m_cv_space.notify_all();  // the producer and workers waiting for upload room share it
     try {
-      auto raw_length = static_cast<uint32_t>(job.data.size());
-      auto compressed = compress::compress(job.data);
-      PackWriter& writer = job.type == BlobType::data ? *w.data : *w.tree;
-      bool is_compressed = compressed.has_value();
-      writer.add(job.id, is_compressed ? std::move(*compressed) : std::move(job.data), raw_length,
-                 is_compressed);
-      {
-        std::lock_guard lock(m_mutex);
-        m_stats.blobs_added++;
-        m_stats.bytes_added += raw_length;
+      uint64_t raw_bytes = 0;
+      for (auto& blob : batch) {
+        auto raw_length = static_cast<uint32_t>(blob.data.size());
+        auto compressed = compress::compress(blob.data);
+        PackWriter& writer = blob.type == BlobType::data ? *w.data : *w.tree;
+        bool is_compressed = compressed.has_value();
+        writer.add(blob.id, is_compressed ? std::move(*compressed) : std::move(blob.data),
+                   raw_length, is_compressed);
+        raw_bytes += raw_length;
+        if (writer.bytes() >= m_pack_target) store_pack(writer);
       }
-      if (writer.bytes() >= m_pack_target) store_pack(writer);
+      std::lock_guard lock(m_mutex);
+      m_stats.blobs_added += batch.size();
+      m_stats.bytes_added += raw_bytes;
     } catch (...) {
       std::lock_guard lock(m_mutex);
       if (!m_error) m_error = std::current_exception();
@@ -187,6 +200,8 @@ void BlobSaver::write_index_locked(std::unique_lock<std::mutex>& lock) {
 void BlobSaver::flush() {
   {
     std::unique_lock lock(m_mutex);
+    rethrow_locked();
+    queue_batch_locked(lock);
     m_cv_idle.wait(lock, [&] { return (m_jobs.empty() && m_busy == 0) || m_error; });
     rethrow_locked();
   }

@@ -2,7 +2,8 @@
 // seals them on worker threads into packs (~16 MiB), uploads full packs on uploader threads
 // (the repository's transfers(), so several are in flight on remote storage), and writes an
 // index file only after the packs it names are stored (DESIGN.md §2 write order).
-// save() is called from one producer thread; flush() from the same thread.
+// save() may be called from several threads (the scanner's readers); flush() from one, after
+// the last save().
 #pragma once
 
 #include <functional>
@@ -53,7 +54,9 @@ class BlobSaver {
   SaverStats stats();
 
  private:
-  struct Job {
+  static constexpr size_t k_batch_bytes = 1u << 20;
+  static constexpr size_t k_batch_blobs = 256;
+  struct Blob {
     BlobType type;
     Id32 id;
     Bytes data;
@@ -69,6 +72,8 @@ class BlobSaver {
     PackRecord record;
   };
   void work(Worker& w);
+  // Hands the batch being filled to the workers (blocks while enough batches wait).
+  void queue_batch_locked(std::unique_lock<std::mutex>& lock);
   void upload_loop();
   // Finishes the pack and queues its upload (blocks while enough uploads are queued).
   void store_pack(PackWriter& writer);
@@ -84,8 +89,10 @@ class BlobSaver {
   std::condition_variable m_cv_jobs;
   std::condition_variable m_cv_space;
   std::condition_variable m_cv_idle;
-  std::deque<Job> m_jobs;
-  size_t m_capacity;
+  std::deque<std::vector<Blob>> m_jobs;  // batches of blobs
+  size_t m_capacity;                     // batches
+  std::vector<Blob> m_batch;             // being filled by save()
+  size_t m_batch_bytes = 0;
   size_t m_busy = 0;
   bool m_stop = false;
   std::exception_ptr m_error;

@@ -67,10 +67,14 @@ crypto::Key32 unwrap_pack_key(const MasterKeys& keys, const PackKeyWrap& w, cons
   return k;
 }
 
-Bytes seal_blob(const crypto::Key32& pack_key, const Id32& repo_id, BlobType type, const Id32& id,
-                uint32_t offset, ByteView payload) {
-  return crypto::aes_gcm_seal(pack_key, crypto::counter_nonce(offset),
-                              associated_data(repo_id, blob_kind(type), id.view()), payload);
+uint32_t append_sealed_blob(Bytes& pack, const crypto::Key32& pack_key, const Id32& repo_id,
+                            BlobType type, const Id32& id, ByteView payload) {
+  auto offset = static_cast<uint32_t>(pack.size());
+  pack.resize(pack.size() + payload.size() + crypto::k_tag_size);
+  crypto::aes_gcm_seal_into(pack_key, crypto::counter_nonce(offset),
+                            associated_data(repo_id, blob_kind(type), id.view()), payload,
+                            pack.data() + offset);
+  return static_cast<uint32_t>(payload.size() + crypto::k_tag_size);
 }
 
 std::optional<Bytes> open_blob(const crypto::Key32& pack_key, const Id32& repo_id,
@@ -103,6 +107,7 @@ PackWriter::Finished PackWriter::finish() {
   Finished f;
   f.record.header.wrap = wrap_pack_key(m_keys, pack_key);
   f.bytes.reserve(m_bytes + 1024);
+  f.record.header.blobs.reserve(m_pending.size());
   for (auto& p : m_pending) {
     BlobEntry e;
     e.id = p.id;
@@ -110,10 +115,9 @@ PackWriter::Finished PackWriter::finish() {
     e.offset = static_cast<uint32_t>(f.bytes.size());
     e.raw_length = p.raw_length;
     e.compressed = p.compressed;
-    Bytes sealed = seal_blob(pack_key, m_keys.repo_id, m_type, p.id, e.offset, p.payload);
-    e.length = static_cast<uint32_t>(sealed.size());
-    e.xxh = xxh3_128(sealed);
-    append(f.bytes, sealed);
+    e.length = append_sealed_blob(f.bytes, pack_key, m_keys.repo_id, m_type, p.id, p.payload);
+    e.xxh = xxh3_128(ByteView(f.bytes).subspan(e.offset));
+    Bytes().swap(p.payload);  // the pack holds it now: the writer's peak memory is one pack
     f.record.header.blobs.push_back(e);
   }
   crypto::wipe(pack_key);

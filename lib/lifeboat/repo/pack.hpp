@@ -49,8 +49,9 @@ PackKeyWrap wrap_pack_key(const MasterKeys& keys, const crypto::Key32& pack_key)
 // Throws Error(not_permitted) for a write-only bundle, IntegrityError when it does not open.
 crypto::Key32 unwrap_pack_key(const MasterKeys& keys, const PackKeyWrap& wrap, const Id32& pack_id);
 
-Bytes seal_blob(const crypto::Key32& pack_key, const Id32& repo_id, BlobType type, const Id32& id,
-                uint32_t offset, ByteView payload);
+// Seals a blob onto the end of pack (its offset is pack.size()); returns the sealed length.
+uint32_t append_sealed_blob(Bytes& pack, const crypto::Key32& pack_key, const Id32& repo_id,
+                            BlobType type, const Id32& id, ByteView payload);
 // Opens a stored blob; nullopt when it fails authentication.
 std::optional<Bytes> open_blob(const crypto::Key32& pack_key, const Id32& repo_id,
                                const BlobEntry& entry, ByteView stored);

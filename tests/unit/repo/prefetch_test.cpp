@@ -51,15 +51,18 @@ TEST_CASE("prefetch: planned blobs in order, several reads at once", "[restore]"
   {
     auto writer = repo::Repository::open(storage::open("mem://prefetch-test"), secret);
     writer->load_index();
-    repo::BlobSaver saver(*writer, 4);  // four packs, their blobs interleaved in the plan
     for (int i = 0; i < 24; ++i) {
       Bytes b(1000 + i);
       crypto::random_bytes(b);
       ids.push_back(writer->mac().compute(b));
       blobs.push_back(b);
-      saver.save(repo::BlobType::data, ids.back(), b);
     }
-    saver.flush();
+    // Four packs, their blobs interleaved in the plan: pack k holds blobs k, k+4, k+8, ...
+    repo::BlobSaver saver(*writer, 1);
+    for (int k = 0; k < 4; ++k) {
+      for (int i = k; i < 24; i += 4) saver.save(repo::BlobType::data, ids[i], blobs[i]);
+      saver.flush();
+    }
   }
   std::atomic<int> now{0}, peak{0}, gets{0};
   auto repo = repo::Repository::open(
