@@ -5,6 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 
 data_dir() { du -sb "$T/repo/data" | cut -f1; }
+pack_list() { (cd "$T/repo/data" && find . -type f | sort); }
 mkdir -p "$T/src"
 backup-create init >/dev/null 2>&1
 # Ten daily snapshots; each has a file of its own (freed when it is forgotten) and a shared one.
@@ -61,13 +62,16 @@ mv "$T/victim" "$T/repo/snapshots/$victim"
 # --- garbage collection -----------------------------------------------------------------------
 backup-restore latest --target "$T/before" >/dev/null 2>&1
 size0=$(data_dir)
+packs0=$(pack_list)
 expect_exit 0 "prune --dry-run" -- backup-prune --dry-run
 expect_stderr "would condemn [1-9][0-9]* unused pack" "the dry run says what it would condemn"
 check "the dry run changed nothing" test "$(data_dir)" -eq "$size0"
 expect_exit 0 "prune (condemns; default grace 1h)" -- backup-prune
 expect_exit 0 "prune again inside the grace period" -- backup-prune
 expect_stderr "wait: grace period until" "the packs wait for the grace period"
-check "nothing deleted inside the grace period" test "$(data_dir)" -eq "$size0"
+# (The condemning run may have added a pack: live blobs repacked out of a half-used one.)
+check "nothing deleted inside the grace period" \
+  test -z "$(comm -23 <(echo "$packs0") <(pack_list))"
 expect_exit 0 "prune --grace 0 --json" -- backup-prune --grace 0 --json
 jcheck "bytes freed reported" "$T/stdout" 'd["bytes_freed"] >= 6 * 300000 and d["packs_deleted"] >= 6'
 size1=$(data_dir)
