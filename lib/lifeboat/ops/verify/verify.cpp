@@ -121,6 +121,17 @@ void quick_check(storage::Storage& storage, Problems& problems, json& summary) {
   summary["bytes_rehashed"] = bytes;
 }
 
+bool same_entry(const repo::BlobEntry& a, const repo::BlobEntry& b) {
+  return a.id == b.id && a.type == b.type && a.offset == b.offset && a.length == b.length &&
+         a.raw_length == b.raw_length && a.compressed == b.compressed && a.xxh == b.xxh;
+}
+
+bool same_header(const repo::PackHeader& a, const repo::PackHeader& b) {
+  return a.wrap.epoch == b.wrap.epoch && a.wrap.ephemeral_public == b.wrap.ephemeral_public &&
+         a.wrap.wrapped == b.wrap.wrapped &&
+         std::equal(a.blobs.begin(), a.blobs.end(), b.blobs.begin(), b.blobs.end(), same_entry);
+}
+
 }  // namespace
 
 int quick(storage::Storage& storage, const Options& o) {
@@ -239,14 +250,25 @@ int run(repo::Repository& repo, const Options& o) {
   auto chosen = choose_subset(packs, o.subset);
   std::set<Id32> damaged;
   uint64_t blobs = 0, bytes = 0;
-  std::map<Id32, std::vector<repo::BlobEntry>> by_pack;
+  // Every index file's record of each chosen pack (the in-memory index is keyed by blob and
+  // keeps one record per pack): each is checked against the pack's own header, so that a
+  // forged or damaged record is found whichever index file holds it.
+  struct IndexRecord {
+    Id32 index_file;
+    repo::PackHeader header;
+  };
+  std::map<Id32, std::vector<IndexRecord>> by_pack;
   {
-    // Regroup the index by pack (the in-memory index is keyed by blob).
-    std::map<Id32, size_t> wanted;
-    for (auto& p : chosen) wanted[p.id] = 0;
+    std::set<Id32> wanted;
+    for (auto& p : chosen) wanted.insert(p.id);
     for (auto& idx : repo.index_files()) {
       for (auto& rec : repo::decode_index(repo.load_meta(repo::Kind::index, idx), "index")) {
-        if (wanted.count(rec.id) && !by_pack.count(rec.id)) by_pack[rec.id] = rec.header.blobs;
+        if (!wanted.count(rec.id)) continue;
+        auto& records = by_pack[rec.id];
+        bool same = std::any_of(records.begin(), records.end(), [&](const IndexRecord& r) {
+          return same_header(r.header, rec.header);
+        });
+        if (!same) records.push_back({idx, std::move(rec.header)});
       }
     }
   }
@@ -259,25 +281,51 @@ int run(repo::Repository& repo, const Options& o) {
   };
   for (auto& p : chosen) by_pack[p.id];  // no insertion once the threads run
   std::vector<PackResult> results(chosen.size());
+  auto elsewhere = [&](const Id32& blob, const Id32& pack) {
+    for (auto& loc : repo.index().find_all(blob))
+      if (repo.index().pack(loc.pack).id != pack) return true;
+    return false;
+  };
   auto check_pack = [&](size_t i) {
     const repo::PackInfo& p = chosen[i];
     PackResult& r = results[i];
-    const auto& entries = by_pack.find(p.id)->second;
+    const auto& records = by_pack.find(p.id)->second;
     std::string key = repo::object_key(repo::Kind::data_blob, p.id);
     Bytes data;
     if (!repo.storage().get(key, data)) {
-      for (auto& b : entries) r.damaged.push_back(b.id);
+      for (auto& rec : records)
+        for (auto& b : rec.header.blobs) r.damaged.push_back(b.id);
       return;  // already reported as missing
     }
     r.bytes += data.size();
-    if (crypto::sha256(data) != p.id)
+    bool intact = crypto::sha256(data) == p.id;
+    if (!intact)
       r.problems.emplace_back(key, "content does not match its name (damaged or tampered)");
+    // An intact pack's own header (sealed in it, and named by its hash) says what it holds;
+    // otherwise the first index record stands in.
+    std::optional<repo::PackHeader> own;
     try {
       auto header = repo::parse_pack_trailer(repo.keys(), data, "pack '" + key + "'");
-      if (header.blobs.size() != entries.size())
-        r.problems.emplace_back(key, "pack header and index disagree on the blobs it holds");
+      if (intact) own = std::move(header);
     } catch (const IntegrityError& e) {
       r.problems.emplace_back(key, std::string("header: ") + e.what());
+    }
+    static const std::vector<repo::BlobEntry> none;
+    const auto& entries = own ? own->blobs : records.empty() ? none : records.front().header.blobs;
+    for (auto& rec : records) {
+      if (own ? same_header(rec.header, *own) : &rec == &records.front()) continue;
+      r.problems.emplace_back(
+          repo::object_key(repo::Kind::index, rec.index_file),
+          fmt::format("its record of pack {} disagrees with {} (a damaged or forged index file)",
+                      p.id.hex().substr(0, 16),
+                      own ? "the pack's own header" : "another index file's record"));
+      // A blob the record places wrongly is damaged unless another pack holds it too (the
+      // reader then falls back to that copy, which is checked with its own pack).
+      for (auto& b : rec.header.blobs) {
+        bool listed = std::any_of(entries.begin(), entries.end(),
+                                  [&](const repo::BlobEntry& e) { return same_entry(e, b); });
+        if (!listed && !elsewhere(b.id, p.id)) r.damaged.push_back(b.id);
+      }
     }
     for (auto& b : entries) {
       ++r.blobs;
