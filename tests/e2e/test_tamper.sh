@@ -196,7 +196,7 @@ fresh
 index=$(ls "$T/repo/index" | head -n1)
 cp "$T/repo/index/$index" "$T/repo/snapshots/$index"
 expect_exit 20 "an index file in snapshots/: listing reports it" -- backup-restore snapshots
-expect_stderr "snapshot ${index:0:12} is damaged: .*not a snapshot object" "... as not a snapshot object"
+expect_stderr "snapshot ${index:0:12} is damaged: .*not an object of kind snapshot" "... as not a snapshot object"
 expect_exit 20 "... backup-verify" -- backup-verify
 expect_stderr "^error: snapshots/$index: " "... names snapshots/$index"
 # Its kind byte rewritten to a snapshot's, stored under the new hash: the kind is authenticated.
@@ -220,7 +220,7 @@ expect_stderr "^error: snapshots/$relabelled: " "... names it"
 fresh
 cp "$T/repo/snapshots/$snap1" "$T/repo/index/$snap1"
 expect_exit 20 "a snapshot in index/: backup-verify" -- backup-verify
-expect_stderr "index/$snap1.*not a[n]? index object" "... names index/$snap1 as not an index object"
+expect_stderr "index/$snap1.*not an object of kind index" "... names index/$snap1 as not an index object"
 expect_exit 20 "... restore refuses" -- backup-restore latest --target "$T/out"
 check "... and restores nothing" test -z "$(find "$T/out" -type f 2>/dev/null)"
 expect_exit 20 "... backup-create refuses to add to it" -- backup-create "$S"

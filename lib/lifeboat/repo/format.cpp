@@ -101,7 +101,7 @@ Bytes open_object(const crypto::Key32& base, const Id32& repo_id, Kind kind, Byt
   if (sealed[0] != std::byte{1})
     throw IntegrityError("{} has unknown envelope version {}", what, static_cast<int>(sealed[0]));
   if (sealed[1] != std::byte(static_cast<uint8_t>(kind)))
-    throw IntegrityError("{} is not a {} object (kind byte {})", what, kind_name(kind),
+    throw IntegrityError("{} is not an object of kind {} (kind byte {})", what, kind_name(kind),
                          static_cast<int>(sealed[1]));
   auto key = crypto::hkdf_key(base, sealed.subspan(2, k_salt),
                               fmt::format("lifeboat-v1 object {}", kind_name(kind)));
