@@ -21,20 +21,17 @@ struct DCtxFree {
 
 }  // namespace
 
-std::optional<Bytes> compress(ByteView data, int level) {
+size_t compress_bound(size_t size) { return ZSTD_compressBound(size); }
+
+size_t compress_into(ByteView data, std::byte* out, size_t capacity, int level) {
   thread_local std::unique_ptr<ZSTD_CCtx, CCtxFree> holder(ZSTD_createCCtx());
   ZSTD_CCtx* ctx = holder.get();
   if (!ctx) throw Error(Exit::failure, "zstd: out of memory for a compression context");
-  thread_local Bytes out;
-  out.resize(ZSTD_compressBound(data.size()));
-  size_t n = ZSTD_compressCCtx(ctx, out.data(), out.size(), data.data(), data.size(), level);
+  size_t n = ZSTD_compressCCtx(ctx, out, capacity, data.data(), data.size(), level);
   if (ZSTD_isError(n))
     throw Error(Exit::failure, "zstd compression failed: {}", ZSTD_getErrorName(n));
   // Keep compression only when it saves at least 1/32 of the size.
-  if (n + data.size() / 32 >= data.size()) return std::nullopt;
-  // An exact-size copy: the bound-sized buffer would otherwise keep its capacity while the
-  // blob waits in a pack (4x the memory for text).
-  return Bytes(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n));
+  return n + data.size() / 32 >= data.size() ? 0 : n;
 }
 
 Bytes decompress(ByteView data, size_t raw_size) {

@@ -3,8 +3,6 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "lifeboat/compress/zstd.hpp"
-
 namespace lifeboat::repo {
 
 namespace {
@@ -112,13 +110,10 @@ void BlobSaver::work(Worker& w) {
     try {
       uint64_t raw_bytes = 0;
       for (auto& blob : batch) {
-        auto raw_length = static_cast<uint32_t>(blob.data.size());
-        auto compressed = compress::compress(blob.data);
         PackWriter& writer = blob.type == BlobType::data ? *w.data : *w.tree;
-        bool is_compressed = compressed.has_value();
-        writer.add(blob.id, is_compressed ? std::move(*compressed) : std::move(blob.data),
-                   raw_length, is_compressed);
-        raw_bytes += raw_length;
+        writer.add_compressing(blob.id, blob.data);
+        raw_bytes += blob.data.size();
+        Bytes().swap(blob.data);  // in the pack writer now
         if (writer.bytes() >= m_pack_target) store_pack(writer);
       }
       std::lock_guard lock(m_mutex);
@@ -139,7 +134,15 @@ void BlobSaver::work(Worker& w) {
 
 void BlobSaver::store_pack(PackWriter& writer) {
   if (writer.count() == 0) return;
-  auto finished = writer.finish();
+  Bytes buffer;
+  {
+    std::lock_guard lock(m_mutex);
+    if (!m_spare_packs.empty()) {
+      buffer = std::move(m_spare_packs.back());
+      m_spare_packs.pop_back();
+    }
+  }
+  auto finished = writer.finish(std::move(buffer));
   std::unique_lock lock(m_mutex);
   m_cv_space.wait(lock, [&] { return m_uploads.size() < m_upload_capacity || m_error; });
   rethrow_locked();
@@ -167,6 +170,8 @@ void BlobSaver::upload_loop() {
       std::unique_lock lock(m_mutex);
       m_stats.bytes_stored += up.bytes.size();
       m_stats.packs_written++;
+      // Kept for the next pack (as many as there are workers): its pages are mapped already.
+      if (m_spare_packs.size() < m_workers.size()) m_spare_packs.push_back(std::move(up.bytes));
       m_unindexed.push_back(std::move(up.record));
       if (m_unindexed.size() >= m_packs_per_index) write_index_locked(lock);
     } catch (...) {

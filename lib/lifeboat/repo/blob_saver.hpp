@@ -101,6 +101,7 @@ class BlobSaver {
   SaverStats m_stats;
   std::vector<std::unique_ptr<Worker>> m_workers;
   std::deque<Upload> m_uploads;
+  std::vector<Bytes> m_spare_packs;  // stored packs' buffers, reused by finish()
   size_t m_upload_capacity = 1;
   size_t m_uploading = 0;
   std::condition_variable m_cv_uploads;

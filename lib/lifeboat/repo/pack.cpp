@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "lifeboat/compress/zstd.hpp"
 #include "lifeboat/repo/detail/cbor.hpp"
 #include "lifeboat/repo/format.hpp"
 
@@ -85,17 +86,51 @@ std::optional<Bytes> open_blob(const crypto::Key32& pack_key, const Id32& repo_i
 
 PackWriter::PackWriter(const MasterKeys& keys, BlobType type) : m_keys(keys), m_type(type) {}
 
-void PackWriter::add(const Id32& id, Bytes payload, uint32_t raw_length, bool compressed) {
+void PackWriter::check_size(size_t payload) const {
   // Offsets, lengths and nonces are 32-bit: keep every pack far below 4 GiB.
-  if (payload.size() > (1u << 30) || m_bytes + payload.size() > (3ull << 30))
+  if (payload > (1u << 30) || m_bytes + payload > (3ull << 30))
     throw Error(Exit::failure,
                 "a blob of {} bytes is too large for a pack (a directory with too many entries?)",
-                payload.size());
-  m_bytes += payload.size() + crypto::k_tag_size;
-  m_pending.push_back({id, std::move(payload), raw_length, compressed});
+                payload);
 }
 
-PackWriter::Finished PackWriter::finish() {
+std::byte* PackWriter::reserve(size_t n) {
+  if (m_arena_used + n > m_arena_size) {
+    size_t size = std::max({m_arena_used + n, 2 * m_arena_size, size_t{1} << 20});
+    std::unique_ptr<std::byte[]> grown(new std::byte[size]);
+    if (m_arena_used) std::memcpy(grown.get(), m_arena.get(), m_arena_used);
+    m_arena = std::move(grown);
+    m_arena_size = size;
+  }
+  return m_arena.get() + m_arena_used;
+}
+
+void PackWriter::add(const Id32& id, ByteView payload, uint32_t raw_length, bool compressed) {
+  check_size(payload.size());
+  std::byte* out = reserve(payload.size());
+  if (!payload.empty()) std::memcpy(out, payload.data(), payload.size());
+  m_pending.push_back(
+      {id, m_arena_used, static_cast<uint32_t>(payload.size()), raw_length, compressed});
+  m_arena_used += payload.size();
+  m_bytes += payload.size() + crypto::k_tag_size;
+}
+
+void PackWriter::add_compressing(const Id32& id, ByteView data) {
+  check_size(data.size());
+  size_t bound = compress::compress_bound(data.size());
+  std::byte* out = reserve(bound);
+  size_t n = compress::compress_into(data, out, bound);
+  if (n == 0) {  // not worth it: stored as it is
+    n = data.size();
+    if (n) std::memcpy(out, data.data(), n);
+  }
+  m_pending.push_back({id, m_arena_used, static_cast<uint32_t>(n),
+                       static_cast<uint32_t>(data.size()), n != data.size()});
+  m_arena_used += n;
+  m_bytes += n + crypto::k_tag_size;
+}
+
+PackWriter::Finished PackWriter::finish(Bytes buffer) {
   // Shuffle the blob order (Fisher-Yates with CSPRNG draws) so that blob sizes in pack order
   // say nothing about the order of data in files.
   for (size_t i = m_pending.size(); i > 1; --i) {
@@ -106,6 +141,8 @@ PackWriter::Finished PackWriter::finish() {
   auto pack_key = crypto::random_key();
   Finished f;
   f.record.header.wrap = wrap_pack_key(m_keys, pack_key);
+  f.bytes = std::move(buffer);
+  f.bytes.clear();
   f.bytes.reserve(m_bytes + 1024);
   f.record.header.blobs.reserve(m_pending.size());
   for (auto& p : m_pending) {
@@ -115,9 +152,9 @@ PackWriter::Finished PackWriter::finish() {
     e.offset = static_cast<uint32_t>(f.bytes.size());
     e.raw_length = p.raw_length;
     e.compressed = p.compressed;
-    e.length = append_sealed_blob(f.bytes, pack_key, m_keys.repo_id, m_type, p.id, p.payload);
+    e.length = append_sealed_blob(f.bytes, pack_key, m_keys.repo_id, m_type, p.id,
+                                  ByteView(m_arena.get() + p.offset, p.length));
     e.xxh = xxh3_128(ByteView(f.bytes).subspan(e.offset));
-    Bytes().swap(p.payload);  // the pack holds it now: the writer's peak memory is one pack
     f.record.header.blobs.push_back(e);
   }
   crypto::wipe(pack_key);
@@ -128,6 +165,7 @@ PackWriter::Finished PackWriter::finish() {
   f.record.id = crypto::sha256(f.bytes);
   f.record.size = f.bytes.size();
   m_pending.clear();
+  m_arena_used = 0;
   m_bytes = 0;
   return f;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -60,26 +61,38 @@ class PackWriter {
  public:
   PackWriter(const MasterKeys& keys, BlobType type);
   // Adds a blob; payload is its (maybe compressed) plaintext.
-  void add(const Id32& id, Bytes payload, uint32_t raw_length, bool compressed);
+  void add(const Id32& id, ByteView payload, uint32_t raw_length, bool compressed);
+  // Adds a blob, compressing it with zstd when that saves at least 1/32 of its size.
+  void add_compressing(const Id32& id, ByteView data);
   size_t bytes() const { return m_bytes; }
   size_t count() const { return m_pending.size(); }
-  // Shuffles, seals and serialises the pack; the writer is empty afterwards.
+  // Shuffles, seals and serialises the pack; the writer is empty afterwards. buffer may be a
+  // spare (its capacity is reused: a new 16 MiB buffer costs a page fault every 4 KiB).
   struct Finished {
     PackRecord record;
     Bytes bytes;
   };
-  Finished finish();
+  Finished finish(Bytes buffer = {});
 
  private:
   struct Pending {
     Id32 id;
-    Bytes payload;
+    size_t offset;  // of the payload in m_arena
+    uint32_t length;
     uint32_t raw_length;
     bool compressed;
   };
+  // Room for n more bytes at the end of the arena.
+  std::byte* reserve(size_t n);
+  void check_size(size_t payload) const;
   const MasterKeys& m_keys;
   BlobType m_type;
   std::vector<Pending> m_pending;
+  // The payloads of the pending blobs, one after the other. Kept from pack to pack, and not
+  // zero-filled: it is written once per byte, by the compressor or a copy.
+  std::unique_ptr<std::byte[]> m_arena;
+  size_t m_arena_used = 0;
+  size_t m_arena_size = 0;
   size_t m_bytes = 0;
 };
 

@@ -34,43 +34,87 @@ NodeType parse_type(const std::string& s, const char* what) {
 }
 }  // namespace
 
+// Written directly (not through a Json: a large backup encodes every directory); the bytes are
+// those of Json::to_cbor of {"v": 1, "nodes": [{...}]}, keys in bytewise order, so that tree ids
+// stay the same (tests/unit/repo/decode_test.cpp compares the two on random trees).
 Bytes encode_tree(const Tree& tree) {
-  Json nodes = Json::array();
+  Bytes out;
+  out.reserve(64 + tree.nodes.size() * 160);
+  CborWriter w(out);
+  w.map(2);
+  w.text("nodes");
+  w.array(tree.nodes.size());
   for (auto& n : tree.nodes) {
-    Json j = {{"name", bin(as_bytes(n.name))},
-              {"type", node_type_name(n.type)},
-              {"mode", n.mode},
-              {"uid", n.uid},
-              {"gid", n.gid},
-              {"mtime", n.mtime_ns}};
-    if (!n.user.empty()) j["user"] = n.user;
-    if (!n.group.empty()) j["group"] = n.group;
-    if (n.type == NodeType::file) {
-      j["size"] = n.size;
-      Json c = Json::array();
+    bool file = n.type == NodeType::file,
+         device = n.type == NodeType::chardev || n.type == NodeType::blockdev;
+    bool symlink = n.type == NodeType::symlink, links = n.links > 1;
+    w.map(6 + !n.user.empty() + !n.group.empty() + 2 * file + n.subtree.has_value() + symlink +
+          device + 2 * links + !n.xattrs.empty());
+    if (file) {
+      w.text("content");
+      w.array(n.content.size());
       for (auto& item : n.content) {
         if (item.hole)
-          c.push_back(item.hole);
+          w.uint(item.hole);
         else
-          c.push_back(bin(item.chunk.view()));
+          w.bytes(item.chunk.view());
       }
-      j["content"] = c;
     }
-    if (n.subtree) j["subtree"] = bin(n.subtree->view());
-    if (n.type == NodeType::symlink) j["target"] = bin(as_bytes(n.target));
-    if (n.type == NodeType::chardev || n.type == NodeType::blockdev) j["rdev"] = n.rdev;
-    if (n.links > 1) {
-      j["links"] = n.links;
-      j["inode"] = n.inode;
+    w.text("gid");
+    w.uint(n.gid);
+    if (!n.group.empty()) {
+      w.text("group");
+      w.text(n.group);
+    }
+    if (links) {
+      w.text("inode");
+      w.uint(n.inode);
+      w.text("links");
+      w.uint(n.links);
+    }
+    w.text("mode");
+    w.uint(n.mode);
+    w.text("mtime");
+    w.sint(n.mtime_ns);
+    w.text("name");
+    w.bytes(as_bytes(n.name));
+    if (device) {
+      w.text("rdev");
+      w.uint(n.rdev);
+    }
+    if (file) {
+      w.text("size");
+      w.uint(n.size);
+    }
+    if (n.subtree) {
+      w.text("subtree");
+      w.bytes(n.subtree->view());
+    }
+    if (symlink) {
+      w.text("target");
+      w.bytes(as_bytes(n.target));
+    }
+    w.text("type");
+    w.text(node_type_name(n.type));
+    w.text("uid");
+    w.uint(n.uid);
+    if (!n.user.empty()) {
+      w.text("user");
+      w.text(n.user);
     }
     if (!n.xattrs.empty()) {
-      Json x = Json::array();
-      for (auto& [k, v] : n.xattrs) x.push_back(Json::array({bin(as_bytes(k)), bin(v)}));
-      j["xattrs"] = x;
+      w.text("xattrs");
+      w.array(n.xattrs.size());
+      for (auto& [k, v] : n.xattrs) {
+        w.array(2);
+        w.bytes(as_bytes(k));
+        w.bytes(v);
+      }
     }
-    nodes.push_back(std::move(j));
   }
-  return to_cbor(Json{{"v", 1}, {"nodes", nodes}});
+  w.text("v");
+  w.uint(1);
+  return out;
 }
 
 Tree decode_tree(ByteView data, const std::string& what_s) {

@@ -1,5 +1,6 @@
 // Hostile or damaged encodings are rejected with IntegrityError, never a crash.
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "lifeboat/core/error.hpp"
@@ -114,4 +115,105 @@ TEST_CASE("the index keeps every location of a blob stored twice", "[repo]") {
   REQUIRE(all.size() == 2);
   CHECK(all[0].offset == 0);
   CHECK(all[1].offset == 100);
+}
+
+namespace {
+// The tree encoding as it was first written, through nlohmann::json: encode_tree writes CBOR
+// directly and must produce the same bytes (tree ids, and so deduplication, depend on them).
+Bytes json_tree(const Tree& tree) {
+  using Json = nlohmann::json;
+  auto bin = [](ByteView b) {
+    auto* p = reinterpret_cast<const std::uint8_t*>(b.data());
+    return Json::binary(std::vector<std::uint8_t>(p, p + b.size()));
+  };
+  Json nodes = Json::array();
+  for (auto& n : tree.nodes) {
+    Json j = {{"name", bin(as_bytes(n.name))},
+              {"type", node_type_name(n.type)},
+              {"mode", n.mode},
+              {"uid", n.uid},
+              {"gid", n.gid},
+              {"mtime", n.mtime_ns}};
+    if (!n.user.empty()) j["user"] = n.user;
+    if (!n.group.empty()) j["group"] = n.group;
+    if (n.type == NodeType::file) {
+      j["size"] = n.size;
+      Json c = Json::array();
+      for (auto& item : n.content) {
+        if (item.hole)
+          c.push_back(item.hole);
+        else
+          c.push_back(bin(item.chunk.view()));
+      }
+      j["content"] = c;
+    }
+    if (n.subtree) j["subtree"] = bin(n.subtree->view());
+    if (n.type == NodeType::symlink) j["target"] = bin(as_bytes(n.target));
+    if (n.type == NodeType::chardev || n.type == NodeType::blockdev) j["rdev"] = n.rdev;
+    if (n.links > 1) {
+      j["links"] = n.links;
+      j["inode"] = n.inode;
+    }
+    if (!n.xattrs.empty()) {
+      Json x = Json::array();
+      for (auto& [k, v] : n.xattrs) x.push_back(Json::array({bin(as_bytes(k)), bin(v)}));
+      j["xattrs"] = x;
+    }
+    nodes.push_back(std::move(j));
+  }
+  auto v = Json::to_cbor(Json{{"v", 1}, {"nodes", nodes}});
+  auto* p = reinterpret_cast<const std::byte*>(v.data());
+  return Bytes(p, p + v.size());
+}
+}  // namespace
+
+TEST_CASE("encode_tree writes the same bytes as the Json encoding, on random trees", "[repo]") {
+  std::mt19937_64 rng(20261123);
+  // Values around every CBOR width boundary.
+  const std::vector<uint64_t> edges = {0,        1,          23,          24,         255,
+                                       256,      65535,      65536,       4294967295, 4294967296,
+                                       1u << 31, UINT64_MAX, 0x1234567890};
+  auto number = [&] { return rng() % 3 ? edges[rng() % edges.size()] : rng() >> (rng() % 64); };
+  auto text = [&](size_t max) {
+    size_t sizes[] = {0, 1, 23, 24, 255, 256, 300, 65536};
+    size_t len = std::min(max, sizes[rng() % 8]);
+    std::string s(len, '\0');
+    for (auto& c : s) c = static_cast<char>(rng());
+    return s;
+  };
+  const NodeType types[] = {NodeType::file,  NodeType::dir,     NodeType::symlink,
+                            NodeType::fifo,  NodeType::chardev, NodeType::blockdev,
+                            NodeType::socket};
+  for (int round = 0; round < 300; ++round) {
+    Tree t;
+    size_t count = std::vector<size_t>{0, 1, 23, 24, 30, 300}[rng() % 6];
+    for (size_t i = 0; i < count; ++i) {
+      Node n;
+      n.name = text(300);
+      n.type = types[rng() % 7];
+      n.mode = static_cast<uint32_t>(number());
+      n.uid = static_cast<uint32_t>(number());
+      n.gid = static_cast<uint32_t>(number());
+      n.mtime_ns = static_cast<int64_t>(number()) * (rng() % 2 ? 1 : -1);
+      if (rng() % 2) n.user = text(40);
+      if (rng() % 2) n.group = text(40);
+      n.size = number();
+      for (size_t c = rng() % 30; c > 0; --c) {
+        ContentItem item{};
+        if (rng() % 4 == 0)
+          item.hole = std::max<uint64_t>(1, number());
+        else
+          for (auto& b : item.chunk.bytes) b = std::byte(rng());
+        n.content.push_back(item);
+      }
+      if (rng() % 2) n.subtree.emplace().bytes[0] = std::byte(rng());
+      n.target = text(300);
+      n.rdev = number();
+      n.inode = number();
+      n.links = static_cast<uint32_t>(rng() % 3 ? 1 : number());
+      for (size_t x = rng() % 3; x > 0; --x) n.xattrs.emplace_back(text(30), to_bytes(text(300)));
+      t.nodes.push_back(std::move(n));
+    }
+    REQUIRE(encode_tree(t) == json_tree(t));
+  }
 }

@@ -49,6 +49,9 @@ struct FileReadError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Thrown inside readers when the walk is unwinding: the backup is failing already.
+struct Aborted {};
+
 std::string proc_path(int dirfd, const std::string& name) {
   return fmt::format("/proc/self/fd/{}/{}", dirfd, name);
 }
@@ -104,7 +107,7 @@ Scanner::Scanner(repo::Repository& repo, repo::BlobSaver& saver, FilesCache& cac
       m_reporter(reporter),
       m_chunker(repo.gear(), repo.config().chunker, nullptr) {}
 
-Scanner::~Scanner() = default;
+Scanner::~Scanner() { stop_readers(); }
 
 std::string Scanner::user_name(uint32_t uid) {
   auto it = m_users.find(uid);
@@ -134,7 +137,8 @@ Id32 Scanner::save_tree(Tree& tree) {
 }
 
 void Scanner::read_xattrs(int fd, const std::string& proc, const std::string& path, Node& node) {
-  std::vector<char> names(1024);
+  std::vector<char>& names = m_xattr_names;  // kept from file to file (one allocation)
+  if (names.size() < 1024) names.resize(1024);
   ssize_t n;
   for (;;) {
     n = fd >= 0 ? ::flistxattr(fd, names.data(), names.size())
@@ -172,9 +176,10 @@ void Scanner::read_xattrs(int fd, const std::string& proc, const std::string& pa
   std::sort(node.xattrs.begin(), node.xattrs.end());
 }
 
-void Scanner::chunk_range(int fd, uint64_t begin, uint64_t end, std::vector<ContentItem>& out) {
+uint64_t Scanner::chunk_range(chunk::Chunker& chunker, int fd, uint64_t begin, uint64_t end,
+                              std::vector<ContentItem>& out) {
   uint64_t pos = begin;
-  m_chunker.reset([&](std::byte* buf, size_t n) -> size_t {
+  chunker.reset([&](std::byte* buf, size_t n) -> size_t {
     if (pos >= end) return 0;
     size_t want = static_cast<size_t>(std::min<uint64_t>(n, end - pos));
     for (;;) {
@@ -188,17 +193,17 @@ void Scanner::chunk_range(int fd, uint64_t begin, uint64_t end, std::vector<Cont
       return static_cast<size_t>(got);
     }
   });
-  consume_chunks(out);
+  return consume_chunks(chunker, out);
 }
 
-uint64_t Scanner::consume_chunks(std::vector<ContentItem>& out) {
+uint64_t Scanner::consume_chunks(chunk::Chunker& chunker, std::vector<ContentItem>& out) {
   uint64_t total = 0;
   for (;;) {
     cancel::check();
-    ByteView chunk = m_chunker.next();
+    if (m_abort) throw Aborted();
+    ByteView chunk = chunker.next();
     if (chunk.empty()) return total;
     total += chunk.size();
-    m_stats.bytes_read += chunk.size();
     Id32 id = m_repo.mac().compute(chunk);
     if (!m_saver.known(id))
       m_saver.save(repo::BlobType::data, id, Bytes(chunk.begin(), chunk.end()));
@@ -206,7 +211,8 @@ uint64_t Scanner::consume_chunks(std::vector<ContentItem>& out) {
   }
 }
 
-bool Scanner::read_content(int fd, const std::string& path, const struct stat& st, Node& node) {
+bool Scanner::read_content(chunk::Chunker& chunker, int fd, const std::string& path,
+                           const struct stat& st, Node& node, uint64_t& bytes_read) {
   uint64_t size = static_cast<uint64_t>(st.st_size);
   bool sparse = static_cast<uint64_t>(st.st_blocks) * 512 < size;
   std::vector<ContentItem> content;
@@ -226,7 +232,7 @@ bool Scanner::read_content(int fd, const std::string& path, const struct stat& s
       }
       if (data > pos) content.push_back({{}, std::min(data, size) - pos});
       if (data >= size) break;
-      chunk_range(fd, data, hole, content);
+      bytes_read += chunk_range(chunker, fd, data, hole, content);
       pos = hole;
     }
   } catch (const FileReadError& e) {
@@ -242,8 +248,26 @@ bool Scanner::read_content(int fd, const std::string& path, const struct stat& s
   return true;
 }
 
+bool Scanner::read_file(FileTask& t, chunk::Chunker& chunker) {
+  Node& node = *t.node;
+  uint64_t bytes = 0;
+  bool ok = read_content(chunker, t.fd.get(), t.path, t.st, node, bytes);
+  std::lock_guard lock(m_mutex);
+  m_stats.bytes_read += bytes;
+  if (!ok) return false;
+  // A file changed within a timestamp tick of its reading could change again without its
+  // mtime/ctime moving (coarse clocks, network filesystems): the cache vouches only for
+  // files that were already a second old when their reading began.
+  int64_t settled = t.read_start_ns - 1'000'000'000;
+  (!t.cached ? m_stats.files_new : t.same ? m_stats.files_unchanged : m_stats.files_changed)++;
+  if (node.mtime_ns < settled && ns_of(t.st.st_ctim) < settled)
+    m_cache.put(t.path, {static_cast<uint64_t>(t.st.st_ino), node.size, node.mtime_ns,
+                         ns_of(t.st.st_ctim), node.content});
+  return true;
+}
+
 bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& path,
-                         uint64_t root_dev, Node& node) {
+                         uint64_t root_dev, Node& node, DirWait* dir, size_t index) {
   struct stat st {};
   if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     m_reporter.report(path, fmt::format("unable to stat: {}", fs::errno_text(errno)));
@@ -292,6 +316,7 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
           std::all_of(cached->content.begin(), cached->content.end(),
                       [&](const ContentItem& c) { return c.hole || m_saver.known(c.chunk); })) {
         node.content = cached->content;
+        std::lock_guard lock(m_mutex);
         m_stats.files_unchanged++;
         m_cache.put(path, *cached);
         return true;
@@ -312,15 +337,10 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
       // Size and times as of the open file, which is what is read.
       node.size = static_cast<uint64_t>(fst.st_size);
       node.mtime_ns = ns_of(fst.st_mtim);
-      if (!read_content(fd.get(), path, fst, node)) return false;
-      (!cached ? m_stats.files_new : same ? m_stats.files_unchanged : m_stats.files_changed)++;
-      // A file changed within a timestamp tick of its reading could change again without its
-      // mtime/ctime moving (coarse clocks, network filesystems): the cache vouches only for
-      // files that were already a second old when their reading began.
-      int64_t settled = read_start_ns - 1'000'000'000;
-      if (node.mtime_ns < settled && ns_of(fst.st_ctim) < settled)
-        m_cache.put(path, {static_cast<uint64_t>(fst.st_ino), node.size, node.mtime_ns,
-                           ns_of(fst.st_ctim), node.content});
+      FileTask task{std::move(fd), path,          fst, &node, cached != nullptr,
+                    same,          read_start_ns, dir, index};
+      if (!dir) return read_file(task, m_chunker);
+      submit(std::move(task));
       return true;
     }
     case NodeType::symlink: {
@@ -372,13 +392,120 @@ Id32 Scanner::scan_dir(int fd, const std::string& path, uint64_t root_dev) {
   }
   std::sort(names.begin(), names.end());
   Tree tree;
-  for (auto& name : names) {
-    std::string child = join(path, name);
-    if (!m_options->excludes.empty() && m_options->excludes.matches(child)) continue;
-    Node node;
-    if (scan_entry(fd, name, child, root_dev, node)) tree.nodes.push_back(std::move(node));
+  tree.nodes.reserve(names.size());  // readers fill files' nodes in place: they must not move
+  DirWait wait;
+  {
+    WaitGuard guard{*this, wait};  // even when unwinding, no reader is left writing a node
+    for (auto& name : names) {
+      std::string child = join(path, name);
+      if (!m_options->excludes.empty() && m_options->excludes.matches(child)) continue;
+      Node& node = tree.nodes.emplace_back();
+      if (!scan_entry(fd, name, child, root_dev, node, &wait, tree.nodes.size() - 1))
+        tree.nodes.pop_back();
+    }
   }
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_error) std::rethrow_exception(m_error);
+  }
+  // Files that could not be read (reported) are left out, as if they had not been listed.
+  std::sort(wait.failed.rbegin(), wait.failed.rend());
+  for (size_t i : wait.failed)
+    tree.nodes.erase(tree.nodes.begin() + static_cast<std::ptrdiff_t>(i));
   return save_tree(tree);
+}
+
+// Readers: files are opened and checked by the walk, then read, chunked and hashed by a pool
+// of threads (their blobs go on to the BlobSaver's workers), so that reading and hashing use
+// every core. A directory's tree is saved once all its files are read; while it waits, the
+// walk reads queued files itself.
+
+void Scanner::start_readers() {
+  if (!m_threads.empty()) return;
+  m_stop = false;
+  m_abort = false;
+  // The BlobSaver's workers compress on every core already: one core's worth of readers
+  // besides the walk (measured on 2 cores: two readers cost more CPU than they gained).
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  unsigned n = std::max(1u, cores - 1);
+  for (unsigned i = 0; i < n; ++i) m_threads.emplace_back([this] { reader_loop(); });
+}
+
+void Scanner::stop_readers() {
+  {
+    std::lock_guard lock(m_mutex);
+    m_stop = true;
+  }
+  m_cv_task.notify_all();
+  for (auto& t : m_threads) t.join();
+  m_threads.clear();
+}
+
+void Scanner::reader_loop() {
+  chunk::Chunker chunker(m_repo.gear(), m_repo.config().chunker, nullptr);
+  std::unique_lock lock(m_mutex);
+  for (;;) {
+    m_cv_task.wait(lock, [&] { return m_stop || !m_tasks.empty(); });
+    if (m_tasks.empty()) return;
+    FileTask task = std::move(m_tasks.front());
+    m_tasks.pop_front();
+    lock.unlock();
+    run_task(task, chunker);
+    lock.lock();
+  }
+}
+
+void Scanner::submit(FileTask task) {
+  std::unique_lock lock(m_mutex);
+  if (m_error) std::rethrow_exception(m_error);
+  ++task.dir->pending;
+  if (m_threads.empty() || m_tasks.size() >= k_queued_files) {
+    lock.unlock();  // the readers have enough queued: the walk reads this one itself
+    run_task(task, m_chunker);
+    return;
+  }
+  m_tasks.push_back(std::move(task));
+  m_cv_task.notify_one();
+}
+
+void Scanner::run_task(FileTask& task, chunk::Chunker& chunker) {
+  bool ok = false;
+  try {
+    bool failed_before;
+    {
+      std::lock_guard lock(m_mutex);
+      failed_before = m_error != nullptr;
+    }
+    if (!failed_before && !m_abort) ok = read_file(task, chunker);
+  } catch (const Aborted&) {
+  } catch (...) {
+    std::lock_guard lock(m_mutex);
+    if (!m_error) m_error = std::current_exception();
+  }
+  task.fd.reset();
+  std::lock_guard lock(m_mutex);
+  if (!ok) task.dir->failed.push_back(task.index);
+  if (--task.dir->pending == 0) m_cv_done.notify_all();
+}
+
+void Scanner::wait_dir(DirWait& dir) {
+  std::unique_lock lock(m_mutex);
+  while (dir.pending > 0) {
+    if (m_tasks.empty()) {
+      m_cv_done.wait(lock, [&] { return dir.pending == 0 || !m_tasks.empty(); });
+      continue;
+    }
+    FileTask task = std::move(m_tasks.front());
+    m_tasks.pop_front();
+    lock.unlock();
+    run_task(task, m_chunker);
+    lock.lock();
+  }
+}
+
+Scanner::WaitGuard::~WaitGuard() {
+  if (std::uncaught_exceptions() > m_unwinding) scanner.m_abort = true;
+  scanner.wait_dir(dir);
 }
 
 Id32 Scanner::save_virtual(VirtualDir& dir) {
@@ -411,6 +538,11 @@ Id32 Scanner::scan(const ScanOptions& options) {
       throw Error(Exit::failure, "unable to back up '{}': {} (no snapshot written)", p,
                   fs::errno_text(errno));
   }
+  start_readers();
+  struct Stop {
+    Scanner& s;
+    ~Stop() { s.stop_readers(); }
+  } stop{*this};
   if (roots.size() == 1 && roots[0] == "/") {
     fs::UniqueFd fd(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     struct stat st {};
@@ -520,8 +652,9 @@ Id32 Scanner::scan_streams(const std::vector<Stream>& streams) {
         return static_cast<size_t>(got);
       }
     });
-    node.size = consume_chunks(node.content);
+    node.size = consume_chunks(m_chunker, node.content);
     stream.close();
+    m_stats.bytes_read += node.size;
     m_stats.files_new++;
     dir->files.push_back(std::move(node));
   }
