@@ -43,9 +43,9 @@ std::optional<int64_t> parse_time(const std::string& text) {
 }
 
 namespace {
-// Reads every key slot; a damaged or misplaced one is skipped with a warning so that one bad
-// object cannot lock everybody out.
-std::vector<KeySlot> read_slots(storage::Storage& storage) {
+// Reads every key slot; a damaged or misplaced one is skipped with a warning (and counted in
+// *damaged) so that one bad object cannot lock everybody out.
+std::vector<KeySlot> read_slots(storage::Storage& storage, size_t* damaged = nullptr) {
   std::vector<KeySlot> slots;
   storage.list("keys/", [&](const storage::ObjectInfo& info) {
     Bytes data;
@@ -57,6 +57,7 @@ std::vector<KeySlot> read_slots(storage::Storage& storage) {
       slots.push_back(std::move(slot));
     } catch (const IntegrityError& e) {
       log::warn("ignoring a damaged key slot: {}", e.what());
+      if (damaged) ++*damaged;
     }
   });
   return slots;
@@ -88,7 +89,8 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<storage::Storage> s
                 storage->describe());
   std::unique_ptr<Repository> repo(new Repository);
   repo->m_config = decode_config(raw);
-  std::vector<KeySlot> slots = read_slots(*storage);
+  size_t damaged = 0;
+  std::vector<KeySlot> slots = read_slots(*storage, &damaged);
   std::optional<UnlockedSlot> unlocked;
   size_t skipped = 0;
   for (auto& s : slots) {
@@ -101,6 +103,14 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<storage::Storage> s
       ++skipped;
     }
   }
+  // Not one slot could even be tried: no password is wrong, the repository is damaged (or a
+  // read returned something else than was stored).
+  if (!unlocked && damaged > 0 && slots.empty())
+    throw IntegrityError(
+        "every key slot of repository '{}' is damaged ({} slot(s), see above), so no password "
+        "or key can open it (backup-verify --quick shows the damage without a key; on sound "
+        "storage, a read returned something else than was stored: try again)",
+        storage->describe(), damaged);
   if (!unlocked)
     throw Error(Exit::wrong_key,
                 "the {} from {} opens no key slot of repository '{}' (wrong password or key?){}",
