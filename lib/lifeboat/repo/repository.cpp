@@ -464,7 +464,23 @@ void Repository::check_high_water_mark(const std::vector<SnapshotRecord>& record
 
 Id32 Repository::save_snapshot(Snapshot s) {
   s.signer = m_unlocked.slot.id;
-  return save_meta(Kind::snapshot, encode_signed(s, m_unlocked.signing_private));
+  Bytes sealed = seal_object(keys().meta_key, m_config.id, Kind::snapshot,
+                             encode_signed(s, m_unlocked.signing_private));
+  Id32 id = crypto::sha256(sealed);
+  std::string key = object_key(Kind::snapshot, id);
+  try {
+    m_storage->put(key, sealed);
+  } catch (const Error&) {
+    // A put that failed may still have landed (an answer lost after the store kept it, a
+    // local directory fsync that failed after the rename): a run that fails leaves no snapshot.
+    try {
+      m_storage->remove(key);
+    } catch (const Error& e) {
+      log::warn("unable to remove snapshot '{}' that may have been stored: {}", key, e.what());
+    }
+    throw;
+  }
+  return id;
 }
 
 bool SnapshotFilter::matches(const Snapshot& s) const {
