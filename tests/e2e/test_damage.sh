@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Damage and edge cases found in review: one bad snapshot must not hide the others; --quick
+# Damage and edge cases found in review: one bad snapshot must not hide the others (nor make
+# 'latest' silently an older one); --quick
 # findings count with --read-data; --overwrite never leaves existing directories alone; a
 # symlinked directory on the backup path is recorded as the directory it leads to; JSON output
 # survives names that are not UTF-8.
@@ -33,6 +34,11 @@ check "the healthy snapshot is still listed" grep -q "${second:0:12}" "$T/stdout
 expect_exit 0 "the healthy snapshot still restores" -- backup-restore "$second" --target "$T/out2"
 check "its content is right" cmp -s "$T/real/sub/g" "$T/out2$T/real/sub/g"
 expect_exit 20 "restoring the damaged one fails with 20" -- backup-restore "$first" --target "$T/out3"
+# The damaged snapshot's time is unknown: it may be the newest, so 'latest' must not quietly
+# mean the newest readable one.
+expect_exit 20 "'latest' is refused while a snapshot is damaged" -- backup-restore latest --target "$T/out-latest"
+expect_stderr "which snapshot is the latest is unknown" "... saying why, and to name one by id"
+check "... and nothing was restored" test ! -e "$T/out-latest"
 
 # --quick findings are not lost when --read-data runs too.
 bogus="$T/repo/data/ab/ab$(printf '0%.0s' {1..62})"

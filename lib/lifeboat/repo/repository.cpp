@@ -43,9 +43,9 @@ std::optional<int64_t> parse_time(const std::string& text) {
 }
 
 namespace {
-// Reads every key slot; a damaged or misplaced one is skipped with a warning so that one bad
-// object cannot lock everybody out.
-std::vector<KeySlot> read_slots(storage::Storage& storage) {
+// Reads every key slot; a damaged or misplaced one is skipped with a warning (and counted in
+// *damaged) so that one bad object cannot lock everybody out.
+std::vector<KeySlot> read_slots(storage::Storage& storage, size_t* damaged = nullptr) {
   std::vector<KeySlot> slots;
   storage.list("keys/", [&](const storage::ObjectInfo& info) {
     Bytes data;
@@ -57,6 +57,7 @@ std::vector<KeySlot> read_slots(storage::Storage& storage) {
       slots.push_back(std::move(slot));
     } catch (const IntegrityError& e) {
       log::warn("ignoring a damaged key slot: {}", e.what());
+      if (damaged) ++*damaged;
     }
   });
   return slots;
@@ -88,7 +89,8 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<storage::Storage> s
                 storage->describe());
   std::unique_ptr<Repository> repo(new Repository);
   repo->m_config = decode_config(raw);
-  std::vector<KeySlot> slots = read_slots(*storage);
+  size_t damaged = 0;
+  std::vector<KeySlot> slots = read_slots(*storage, &damaged);
   std::optional<UnlockedSlot> unlocked;
   size_t skipped = 0;
   for (auto& s : slots) {
@@ -101,6 +103,14 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<storage::Storage> s
       ++skipped;
     }
   }
+  // Not one slot could even be tried: no password is wrong, the repository is damaged (or a
+  // read returned something else than was stored).
+  if (!unlocked && damaged > 0 && slots.empty())
+    throw IntegrityError(
+        "every key slot of repository '{}' is damaged ({} slot(s), see above), so no password "
+        "or key can open it (backup-verify --quick shows the damage without a key; on sound "
+        "storage, a read returned something else than was stored: try again)",
+        storage->describe(), damaged);
   if (!unlocked)
     throw Error(Exit::wrong_key,
                 "the {} from {} opens no key slot of repository '{}' (wrong password or key?){}",
@@ -454,7 +464,23 @@ void Repository::check_high_water_mark(const std::vector<SnapshotRecord>& record
 
 Id32 Repository::save_snapshot(Snapshot s) {
   s.signer = m_unlocked.slot.id;
-  return save_meta(Kind::snapshot, encode_signed(s, m_unlocked.signing_private));
+  Bytes sealed = seal_object(keys().meta_key, m_config.id, Kind::snapshot,
+                             encode_signed(s, m_unlocked.signing_private));
+  Id32 id = crypto::sha256(sealed);
+  std::string key = object_key(Kind::snapshot, id);
+  try {
+    m_storage->put(key, sealed);
+  } catch (const Error&) {
+    // A put that failed may still have landed (an answer lost after the store kept it, a
+    // local directory fsync that failed after the rename): a run that fails leaves no snapshot.
+    try {
+      m_storage->remove(key);
+    } catch (const Error& e) {
+      log::warn("unable to remove snapshot '{}' that may have been stored: {}", key, e.what());
+    }
+    throw;
+  }
+  return id;
 }
 
 bool SnapshotFilter::matches(const Snapshot& s) const {
@@ -468,6 +494,14 @@ bool SnapshotFilter::matches(const Snapshot& s) const {
 const SnapshotRecord& resolve_snapshot(const std::vector<SnapshotRecord>& records,
                                        const std::string& spec, const SnapshotFilter& filter) {
   if (spec == "latest") {
+    // A snapshot that does not decode has no known time: it may be the newest, and silently
+    // taking an older one would restore stale data as if it were the latest.
+    for (auto& r : records)
+      if (r.damaged)
+        throw IntegrityError(
+            "snapshot {} is damaged ({}), so which snapshot is the latest is unknown: name the "
+            "one to use by its id (backup-restore snapshots lists them)",
+            r.id.hex().substr(0, 12), r.signer_status);
     // Only trusted snapshots can be "latest": an untrusted one must be named explicitly.
     for (auto it = records.rbegin(); it != records.rend(); ++it)
       if (it->trusted && filter.matches(it->snapshot)) return *it;

@@ -95,6 +95,8 @@ class Repository {
   // then records them as seen. Unreadable local state only weakens the check (a warning).
   void check_high_water_mark(const std::vector<SnapshotRecord>& records);
   SnapshotRecord load_snapshot(const Id32& id);
+  // Signs and stores the snapshot. When the put fails, whatever of it may have landed is
+  // removed (best effort) before the error is rethrown: a failed run leaves no snapshot.
   Id32 save_snapshot(Snapshot snapshot);
 
   // Snapshot ids that valid tombstones (signed by a current full key) declare forgotten: their

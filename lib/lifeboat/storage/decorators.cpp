@@ -2,7 +2,9 @@
 // test-only fault injection. Each is thread-safe.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -288,12 +290,13 @@ class Logging final : public Forwarding {
   }
 };
 
-enum class Op { put, get, stat, list, remove, any };
+enum class Op { put, get, stat, list, remove, any, fsync };
 enum class Fault {
   transient,
   permanent,
   denied,
   enospc,
+  eio,
   truncate,
   garbage,
   empty,
@@ -304,73 +307,35 @@ enum class Fault {
 
 struct Rule {
   Op op;
+  std::string prefix;      // only calls on keys (or paths) starting with this
   uint64_t nth = 0;        // fire on this call (1-based) ...
   bool onwards = false;    // ... and every later one
   double probability = 0;  // or at random
   Fault fault;
 };
 
-class Faults final : public Forwarding {
+// The rules of one specification and the calls each has counted; thread-safe.
+class Injector {
  public:
-  Faults(std::unique_ptr<Storage> inner, std::vector<Rule> rules)
-      : Forwarding(std::move(inner)), m_rules(std::move(rules)) {
-    for (auto& c : m_counts) c = 0;
+  explicit Injector(std::vector<Rule> rules)
+      : m_rules(std::move(rules)), m_counts(new std::atomic<uint64_t>[m_rules.size()]) {
+    for (size_t i = 0; i < m_rules.size(); ++i) m_counts[i] = 0;
   }
-
-  void put(const std::string& k, ByteView d) override {
-    auto f = fire(Op::put);
-    if (f == Fault::truncate) {  // part of the object reached the store, then the link broke
-      inner().put(k, d.first(d.size() / 2));
-      throw TransientError("upload " + k + ": connection reset (injected)");
+  // Counts a call of op on key for every rule it matches and calls act(fault) for each rule it
+  // hits, in order. "any" matches the storage operations, not the local driver's fsyncs.
+  template <typename F>
+  void each_hit(Op op, const std::string& key, F&& act) {
+    // Every matching rule counts the call before any acts (acting may throw).
+    std::vector<uint64_t> counts(m_rules.size(), 0);
+    for (size_t i = 0; i < m_rules.size(); ++i) {
+      const Rule& r = m_rules[i];
+      if ((r.op == op || (r.op == Op::any && op != Op::fsync)) && key.starts_with(r.prefix))
+        counts[i] = ++m_counts[i];
     }
-    if (f == Fault::garbage) {  // the store kept something else and said yes
-      Bytes g(d.size());
-      for (auto& b : g) b = static_cast<std::byte>(random_byte());
-      inner().put(k, g);
-      return;
-    }
-    inner().put(k, d);
-    after(f);
-  }
-  bool get(const std::string& k, Bytes& o, std::optional<Range> r) override {
-    auto f = fire(Op::get);
-    bool found = inner().get(k, o, r);
-    if (found && f == Fault::truncate) o.resize(o.size() / 2);
-    if (found && f == Fault::garbage)
-      for (auto& b : o) b = static_cast<std::byte>(random_byte());
-    after(f);
-    return found;
-  }
-  std::optional<uint64_t> stat(const std::string& k) override {
-    auto f = fire(Op::stat);
-    auto v = inner().stat(k);
-    after(f);
-    return v;
-  }
-  void list(const std::string& p, const std::function<void(const ObjectInfo&)>& fn) override {
-    auto f = fire(Op::list);
-    if (f == Fault::empty) return;  // a page that says "no more" too early
-    inner().list(p, fn);
-    after(f);
-  }
-  void remove(const std::string& k) override {
-    auto f = fire(Op::remove);
-    inner().remove(k);
-    after(f);
-  }
-
- private:
-  unsigned random_byte() {
-    std::lock_guard lock(m_mutex);
-    return std::uniform_int_distribution<unsigned>(0, 255)(m_rng);
-  }
-  // Decides whether this call fails; throws or kills for faults that act before the operation.
-  std::optional<Fault> fire(Op op) {
-    uint64_t n = ++m_counts[static_cast<int>(op)];
-    uint64_t n_any = ++m_counts[static_cast<int>(Op::any)];
-    for (const Rule& r : m_rules) {
-      if (r.op != op && r.op != Op::any) continue;
-      uint64_t count = r.op == Op::any ? n_any : n;
+    for (size_t i = 0; i < m_rules.size(); ++i) {
+      const Rule& r = m_rules[i];
+      uint64_t count = counts[i];
+      if (count == 0) continue;
       bool hit = false;
       if (r.probability > 0) {
         std::lock_guard lock(m_mutex);
@@ -378,8 +343,85 @@ class Faults final : public Forwarding {
       } else {
         hit = r.onwards ? count >= r.nth : count == r.nth;
       }
-      if (!hit) continue;
-      switch (r.fault) {
+      if (hit) act(r.fault);
+    }
+  }
+  unsigned random_byte() {
+    std::lock_guard lock(m_mutex);
+    return std::uniform_int_distribution<unsigned>(0, 255)(m_rng);
+  }
+
+ private:
+  std::vector<Rule> m_rules;
+  std::unique_ptr<std::atomic<uint64_t>[]> m_counts;
+  std::mutex m_mutex;
+  std::mt19937_64 m_rng{std::random_device{}()};
+};
+
+class Faults final : public Forwarding {
+ public:
+  Faults(std::unique_ptr<Storage> inner, std::vector<Rule> rules)
+      : Forwarding(std::move(inner)), m_injector(std::move(rules)) {}
+
+  void put(const std::string& k, ByteView d) override {
+    auto f = fire(Op::put, k);
+    if (f == Fault::truncate) {  // part of the object reached the store, then the link broke
+      inner().put(k, d.first(d.size() / 2));
+      throw TransientError("upload " + k + ": connection reset (injected)");
+    }
+    if (f == Fault::garbage) {  // the store kept something else and said yes
+      Bytes g(d.size());
+      for (auto& b : g) b = static_cast<std::byte>(m_injector.random_byte());
+      inner().put(k, g);
+      return;
+    }
+    inner().put(k, d);
+    after(f);
+  }
+  bool get(const std::string& k, Bytes& o, std::optional<Range> r) override {
+    auto f = fire(Op::get, k);
+    bool found = inner().get(k, o, r);
+    if (found && f == Fault::truncate) o.resize(o.size() / 2);
+    if (found && f == Fault::garbage)  // a 200 whose body is something else
+      for (auto& b : o) b = static_cast<std::byte>(m_injector.random_byte());
+    after(f);
+    return found;
+  }
+  std::optional<uint64_t> stat(const std::string& k) override {
+    auto f = fire(Op::stat, k);
+    auto v = inner().stat(k);
+    after(f);
+    return v;
+  }
+  void list(const std::string& p, const std::function<void(const ObjectInfo&)>& fn) override {
+    auto f = fire(Op::list, p);
+    if (f == Fault::empty) return;  // a page that says "no more" too early
+    if (f == Fault::garbage) {
+      // A page in the middle came back as garbage with a 200: what the pages before it held
+      // was delivered, then the driver finds the answer is not a listing (as the S3, Azure
+      // and SFTP drivers do) — a transient error.
+      std::vector<ObjectInfo> all;
+      inner().list(p, [&](const ObjectInfo& i) { all.push_back(i); });
+      for (size_t i = 0; i < all.size() / 2; ++i) fn(all[i]);
+      throw TransientError("list " + p + ": the answer is not a listing (injected garbage)");
+    }
+    inner().list(p, fn);
+    after(f);
+  }
+  void remove(const std::string& k) override {
+    auto f = fire(Op::remove, k);
+    inner().remove(k);
+    after(f);
+  }
+
+ private:
+  // Decides whether this call fails; throws or kills for faults that act before the operation,
+  // and returns the first fault that acts on the operation itself.
+  std::optional<Fault> fire(Op op, const std::string& key) {
+    std::optional<Fault> result;
+    m_injector.each_hit(op, key, [&](Fault fault) {
+      if (result) return;
+      switch (fault) {
         case Fault::transient:
           throw TransientError("injected transient fault (a timeout, a 503 or a reset)");
         case Fault::permanent:
@@ -395,19 +437,16 @@ class Faults final : public Forwarding {
           ::raise(SIGSTOP);
           break;
         default:
-          return r.fault;
+          result = fault;
       }
-    }
-    return std::nullopt;
+    });
+    return result;
   }
   static void after(std::optional<Fault> f) {
     if (f == Fault::killafter) ::raise(SIGKILL);
   }
 
-  std::vector<Rule> m_rules;
-  std::atomic<uint64_t> m_counts[6];
-  std::mutex m_mutex;
-  std::mt19937_64 m_rng{std::random_device{}()};
+  Injector m_injector;
 };
 
 std::vector<Rule> parse_faults(const std::string& spec) {
@@ -423,19 +462,29 @@ std::vector<Rule> parse_faults(const std::string& spec) {
     pos = comma == std::string::npos ? spec.size() + 1 : comma + 1;
     if (rule.empty()) continue;
     auto c1 = rule.find(':'), c2 = rule.rfind(':');
-    if (c1 == std::string::npos || c1 == c2) throw bad(rule, "expected OP:WHEN:FAULT");
+    if (c1 == std::string::npos || c1 == c2) throw bad(rule, "expected OP[@PREFIX]:WHEN:FAULT");
     std::string op = rule.substr(0, c1), when = rule.substr(c1 + 1, c2 - c1 - 1),
                 fault = rule.substr(c2 + 1);
     Rule r{};
-    static const std::pair<const char*, Op> ops[] = {{"put", Op::put},       {"get", Op::get},
-                                                     {"stat", Op::stat},     {"list", Op::list},
-                                                     {"remove", Op::remove}, {"any", Op::any}};
-    static const std::pair<const char*, Fault> faults[] = {
-        {"transient", Fault::transient}, {"permanent", Fault::permanent},
-        {"denied", Fault::denied},       {"enospc", Fault::enospc},
-        {"truncate", Fault::truncate},   {"garbage", Fault::garbage},
-        {"empty", Fault::empty},         {"kill", Fault::kill},
-        {"killafter", Fault::killafter}, {"stop", Fault::stop}};
+    if (auto at = op.find('@'); at != std::string::npos) {
+      r.prefix = op.substr(at + 1);
+      op.resize(at);
+      if (r.prefix.empty()) throw bad(rule, "empty key prefix after '@'");
+    }
+    static const std::pair<const char*, Op> ops[] = {
+        {"put", Op::put},       {"get", Op::get}, {"stat", Op::stat},  {"list", Op::list},
+        {"remove", Op::remove}, {"any", Op::any}, {"fsync", Op::fsync}};
+    static const std::pair<const char*, Fault> faults[] = {{"transient", Fault::transient},
+                                                           {"permanent", Fault::permanent},
+                                                           {"denied", Fault::denied},
+                                                           {"enospc", Fault::enospc},
+                                                           {"eio", Fault::eio},
+                                                           {"truncate", Fault::truncate},
+                                                           {"garbage", Fault::garbage},
+                                                           {"empty", Fault::empty},
+                                                           {"kill", Fault::kill},
+                                                           {"killafter", Fault::killafter},
+                                                           {"stop", Fault::stop}};
     bool ok = false;
     for (auto& [n, v] : ops)
       if (op == n) r.op = v, ok = true;
@@ -444,6 +493,23 @@ std::vector<Rule> parse_faults(const std::string& spec) {
     for (auto& [n, v] : faults)
       if (fault == n) r.fault = v, ok = true;
     if (!ok) throw bad(rule, "unknown fault");
+    // A rule that could never act would make a test pass without testing anything.
+    auto applies = [](Op o, Fault f) {
+      if (o == Op::fsync) return f == Fault::eio || f == Fault::enospc;
+      switch (f) {
+        case Fault::eio:
+          return false;
+        case Fault::truncate:
+          return o == Op::put || o == Op::get || o == Op::any;
+        case Fault::garbage:
+          return o == Op::put || o == Op::get || o == Op::list || o == Op::any;
+        case Fault::empty:
+          return o == Op::list || o == Op::any;
+        default:
+          return true;
+      }
+    };
+    if (!applies(r.op, r.fault)) throw bad(rule, "this fault does not apply to this operation");
     try {
       if (when.ends_with("%")) {
         r.probability = std::stod(when.substr(0, when.size() - 1)) / 100;
@@ -482,6 +548,20 @@ std::unique_ptr<Storage> with_logging(std::unique_ptr<Storage> inner) {
 }
 std::unique_ptr<Storage> with_faults(std::unique_ptr<Storage> inner, const std::string& spec) {
   return std::make_unique<Faults>(std::move(inner), parse_faults(spec));
+}
+
+std::function<int(const std::string&)> fsync_faults_for_testing(const std::string& spec) {
+  std::vector<Rule> rules = parse_faults(spec);
+  if (std::none_of(rules.begin(), rules.end(), [](const Rule& r) { return r.op == Op::fsync; }))
+    return {};
+  auto injector = std::make_shared<Injector>(std::move(rules));
+  return [injector](const std::string& path) {
+    int err = 0;
+    injector->each_hit(Op::fsync, path, [&](Fault f) {
+      if (err == 0) err = f == Fault::enospc ? ENOSPC : EIO;
+    });
+    return err;
+  };
 }
 
 }  // namespace lifeboat::storage

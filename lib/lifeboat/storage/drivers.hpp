@@ -2,6 +2,7 @@
 // takes the URL after "scheme://" and the options; all are thread-safe.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -34,9 +35,17 @@ std::unique_ptr<Storage> with_rate_limit(std::unique_ptr<Storage> inner, uint64_
 std::unique_ptr<Storage> with_logging(std::unique_ptr<Storage> inner);
 // Test-only fault injection, from a specification (docs/testing.md):
 //   RULE[,RULE...]   RULE = OP:WHEN:FAULT
-//   OP    put get stat list remove any
+//   OP    put get stat list remove any (storage operations), fsync (see below)
 //   WHEN  N (the Nth call of OP, from 1), N+ (the Nth and every later call), or P% (random)
-//   FAULT transient permanent denied enospc truncate garbage kill
+//   FAULT transient permanent denied enospc truncate garbage empty kill killafter stop;
+//         eio, enospc for fsync
+// Throws UsageError for a malformed rule or one whose fault cannot apply to its operation.
 std::unique_ptr<Storage> with_faults(std::unique_ptr<Storage> inner, const std::string& spec);
+// Test-only: the fsync rules of such a specification, for the local driver (which alone
+// fsyncs; no decorator can reach below its put). The hook counts each fsync the driver is
+// about to make (of a file or a directory: path) and returns 0, or the errno (EIO, ENOSPC)
+// that fsync is to fail with. Empty
+// when the specification has no fsync rule. Thread-safe.
+std::function<int(const std::string& path)> fsync_faults_for_testing(const std::string& spec);
 
 }  // namespace lifeboat::storage

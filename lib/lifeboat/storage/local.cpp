@@ -1,5 +1,6 @@
 // Local-disk storage: one file per object under a root directory. Writes go to a unique
-// temporary name, are fsynced, renamed into place, and the directory is fsynced.
+// temporary name, are fsynced, renamed into place, and the directory is fsynced; a put
+// succeeds only once every one of those fsyncs has.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -7,6 +8,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <map>
+#include <mutex>
 #include <random>
 
 #include "lifeboat/storage/storage.hpp"
@@ -30,7 +33,8 @@ bool is_temp(const std::string& name) { return name.find(".tmp-") != std::string
 
 class LocalStorage final : public Storage {
  public:
-  explicit LocalStorage(std::string root) : m_root(std::move(root)) {
+  LocalStorage(std::string root, std::function<int(const std::string&)> fsync_fault)
+      : m_root(std::move(root)), m_fsync_fault(std::move(fsync_fault)) {
     while (m_root.size() > 1 && m_root.back() == '/') m_root.pop_back();
   }
 
@@ -45,6 +49,7 @@ class LocalStorage final : public Storage {
     }
     if (!fd) fail("create", tmp, errno);
     try {
+      sync_new_parents(dir);
       size_t done = 0;
       while (done < data.size()) {
         ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
@@ -54,14 +59,16 @@ class LocalStorage final : public Storage {
         }
         done += static_cast<size_t>(n);
       }
-      if (::fsync(fd.get()) != 0) fail("fsync", tmp, errno);
+      sync(fd.get(), tmp);
       fd.reset();
       if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename", path, errno);
     } catch (...) {
       ::unlink(tmp.c_str());
       throw;
     }
-    fs::fsync_dir(dir);
+    // Failing here leaves the whole object in place (a reader sees it complete) but whether
+    // its name survives a crash is unknown: the put fails, and a retry writes it again.
+    sync_dir(dir);
   }
 
   bool get(const std::string& key, Bytes& out, std::optional<Range> range) override {
@@ -161,16 +168,60 @@ class LocalStorage final : public Storage {
     return s;
   }
 
+  // Asks the test hook (docs/testing.md) about an fsync of path, named below the root as the
+  // rules name keys: "snapshots/ID.tmp-…", "data/3f", "" for the root itself.
+  int injected_fault(const std::string& path) const {
+    if (!m_fsync_fault) return 0;
+    return m_fsync_fault(path.size() > m_root.size() ? path.substr(m_root.size() + 1) : "");
+  }
+
+  void sync(int fd, const std::string& path) {
+    int err = injected_fault(path);
+    if (err == 0 && ::fsync(fd) != 0) err = errno;
+    // EIO is retried (as a transient error) by writing the object anew to a new temporary
+    // file: never by trusting a second fsync of pages the kernel may have dropped.
+    if (err != 0) fail("fsync", path, err);
+  }
+
+  void sync_dir(const std::string& dir) {
+    fs::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) fail("open directory", dir, errno);
+    int err = injected_fault(dir);
+    // EINVAL: a filesystem that cannot sync directories; it has nothing more to make durable.
+    if (err == 0 && ::fsync(fd.get()) != 0 && errno != EINVAL) err = errno;
+    if (err != 0) fail("fsync directory", dir, err);
+  }
+
   void make_dirs(const std::string& dir) {
+    {
+      // Recorded before it exists: a put that finds the directory syncs its parents too.
+      std::lock_guard lock(m_mutex);
+      ++m_new_dirs[dir];
+    }
     try {
       fs::make_dirs(dir, 0700);
     } catch (const Error&) {
       fail("create directory", dir, errno);
     }
-    // Make the new directory entries durable before anything written into them can be
-    // referenced (an index must never outlive the pack directory it points into).
+  }
+
+  // Makes the entries of a directory this process created durable before anything written
+  // into it can be referenced (an index must never outlive the pack directory it points
+  // into). Every put into the directory does it until one succeeds, so a failed fsync is
+  // retried with the put, and a put racing the one that created the directory waits for none.
+  void sync_new_parents(const std::string& dir) {
+    uint64_t generation = 0;
+    {
+      std::lock_guard lock(m_mutex);
+      auto it = m_new_dirs.find(dir);
+      if (it == m_new_dirs.end()) return;
+      generation = it->second;
+    }
     for (std::string d = dir; d.size() > m_root.size(); d = d.substr(0, d.rfind('/')))
-      fs::fsync_dir(d.substr(0, d.rfind('/')));
+      sync_dir(d.substr(0, d.rfind('/')));
+    std::lock_guard lock(m_mutex);
+    auto it = m_new_dirs.find(dir);
+    if (it != m_new_dirs.end() && it->second == generation) m_new_dirs.erase(it);
   }
 
   void walk(const std::string& rel, const std::function<void(const ObjectInfo&)>& fn) {
@@ -199,13 +250,17 @@ class LocalStorage final : public Storage {
   }
 
   std::string m_root;
+  std::function<int(const std::string&)> m_fsync_fault;
   std::atomic<uint64_t> m_counter{0};
+  std::mutex m_mutex;
+  std::map<std::string, uint64_t> m_new_dirs;  // created here, parents not yet synced
 };
 
 }  // namespace
 
-std::unique_ptr<Storage> make(const std::string& root) {
-  return std::make_unique<LocalStorage>(root);
+std::unique_ptr<Storage> make(const std::string& root,
+                              std::function<int(const std::string&)> fsync_fault_for_testing) {
+  return std::make_unique<LocalStorage>(root, std::move(fsync_fault_for_testing));
 }
 
 }  // namespace lifeboat::storage::local

@@ -29,8 +29,16 @@ std::unique_ptr<Storage> open(const std::string& url, const Options& options) {
   std::string rest = scheme_end == std::string::npos ? url : url.substr(scheme_end + 3);
   std::unique_ptr<Storage> s;
   bool remote = true;
-  if (scheme.empty() || scheme == "file") {
-    s = local::make(rest);
+  // Test faults of fsync act inside the local driver: elsewhere they would never fire.
+  auto fsync_fault = fsync_faults_for_testing(options.faults);
+  bool local = scheme.empty() || scheme == "file";
+  if (fsync_fault && !local)
+    throw UsageError(
+        "LIFEBOAT_TEST_FAULTS: fsync rules apply to a local repository only, not to '{}://' "
+        "(see docs/testing.md)",
+        scheme);
+  if (local) {
+    s = local::make(rest, std::move(fsync_fault));
     remote = false;
   } else if (scheme == "mem") {
     s = memory::make(rest);

@@ -113,8 +113,13 @@ class Forwarding : public Storage {
 };
 
 namespace local {
-std::unique_ptr<Storage> make(const std::string& root);
-}
+// fsync_fault_for_testing, when set, is asked before each fsync of a file or a directory (its
+// path) and returns 0 or the errno to fail that fsync with (LIFEBOAT_TEST_FAULTS fsync rules,
+// docs/testing.md, or a unit test's own rule).
+std::unique_ptr<Storage> make(
+    const std::string& root,
+    std::function<int(const std::string& path)> fsync_fault_for_testing = {});
+}  // namespace local
 namespace memory {
 std::unique_ptr<Storage> make(const std::string& name);
 }
