@@ -31,6 +31,13 @@
 source "$LIFEBOAT_SOURCE/tests/e2e/lib.sh"
 : "${LIFEBOAT_TEST_SERVERS:?run through tests/servers/with-servers.sh}"
 walk() { python3 "$LIFEBOAT_SOURCE/tests/e2e/walk.py" "$@"; }
+# The next repository of the run (r1, r2, …) under $base, with a first backup of docs/.
+fresh_repository() {
+  n=$((n + 1))
+  export LIFEBOAT_REPOSITORY="$base/r$n"
+  backup-create init >/dev/null 2>&1 || { fail "$backend: init r$n"; return 1; }
+  backup-create "$T/src/docs" >/dev/null 2>&1 || { fail "$backend: first backup r$n"; return 1; }
+}
 unset AWS_CA_BUNDLE CURL_CA_BUNDLE SSL_CERT_FILE
 export LIFEBOAT_RETRY_TIME=3
 export LIFEBOAT_S3_ENDPOINT="$LIFEBOAT_TEST_S3_ENDPOINT" LIFEBOAT_AZURE_ENDPOINT="$LIFEBOAT_TEST_AZURE_ENDPOINT"
@@ -103,10 +110,7 @@ for backend in local s3 azure sftp; do
   [ "$backend" = local ] && rows+=("${local_faults[@]}")
   for entry in "${rows[@]}"; do
     IFS='|' read -r spec want what <<<"$entry"
-    n=$((n + 1))
-    export LIFEBOAT_REPOSITORY="$base/r$n"
-    backup-create init >/dev/null 2>&1 || { fail "$backend: init r$n"; continue; }
-    backup-create "$T/src/docs" >/dev/null 2>&1 || { fail "$backend: first backup r$n"; continue; }
+    fresh_repository || continue
     before=$(snapshot_count)
     LIFEBOAT_TEST_FAULTS="$spec" expect_exit "$want" "$backend: $what ($spec)" -- backup-create "$T/src"
     after=$(snapshot_count)
@@ -125,10 +129,7 @@ for backend in local s3 azure sftp; do
   # A store that keeps garbage and says yes: found by verify, never restored as data.
   for entry in "${put_garbage[@]}"; do
     IFS='|' read -r spec restore_want what <<<"$entry"
-    n=$((n + 1))
-    export LIFEBOAT_REPOSITORY="$base/r$n"
-    backup-create init >/dev/null 2>&1 || { fail "$backend: init r$n"; continue; }
-    backup-create "$T/src/docs" >/dev/null 2>&1 || { fail "$backend: first backup r$n"; continue; }
+    fresh_repository || continue
     LIFEBOAT_TEST_FAULTS="$spec" expect_exit 0 "$backend: $what kept as garbage ($spec): the writer cannot tell" -- backup-create "$T/src"
     id=$(cat "$T/stdout")
     check "$backend: $spec: its snapshot was written" test "$(snapshot_count)" -eq 2

@@ -20,6 +20,7 @@
 #include <optional>
 #include <random>
 
+#include "../quiet.hpp"
 #include "lifeboat/chunk/fastcdc.hpp"
 #include "lifeboat/core/log.hpp"
 #include "lifeboat/crypto/crypto.hpp"
@@ -52,28 +53,6 @@ bool only_informational(ByteView before, ByteView after) {
     return false;
   }
 }
-
-// Silences logging and stderr for a scope: thousands of expected error messages.
-class Quiet {
- public:
-  Quiet() : m_level(log::level()), m_saved(::dup(2)), m_null(::open("/dev/null", O_WRONLY)) {
-    log::set_level(log::Level::quiet);
-    ::dup2(m_null, 2);
-  }
-  ~Quiet() {
-    ::dup2(m_saved, 2);
-    ::close(m_saved);
-    ::close(m_null);
-    log::set_level(m_level);
-  }
-  Quiet(const Quiet&) = delete;
-  Quiet& operator=(const Quiet&) = delete;
-
- private:
-  log::Level m_level;
-  int m_saved;
-  int m_null;
-};
 
 // Sets an environment variable for a scope (the BlobSaver reads its test tuning when built).
 class ScopedEnv {
@@ -256,7 +235,7 @@ TEST_CASE("tamper: every bit of every object, flipped one at a time, is detected
   REQUIRE(objects.size() >= 6);  // config, key, data and tree packs, index, snapshot
 
   size_t flips = 0, undetected = 0, wrong_bytes = 0, informational = 0;
-  std::optional<Quiet> quiet(std::in_place);
+  std::optional<test::Quiet> quiet(std::in_place);
   std::string first_miss;
   for (auto& [key, original] : objects) {
     for (size_t bit = 0; bit < original.size() * 8; ++bit) {
@@ -406,7 +385,7 @@ TEST_CASE("tamper: random bits of a larger repository, flipped one at a time, ar
   std::uniform_int_distribution<uint64_t> any_bit(0, bits - 1);
   auto started = std::chrono::steady_clock::now();
   {
-    Quiet quiet;
+    test::Quiet quiet;
     for (uint64_t f = 0; f < flips; ++f) {
       uint64_t at = any_bit(draw);
       size_t o = std::upper_bound(first_bit.begin(), first_bit.end(), at) - first_bit.begin() - 1;

@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 
+#include "../quiet.hpp"
 #include "lifeboat/core/log.hpp"
 #include "lifeboat/crypto/crypto.hpp"
 #include "lifeboat/ops/create/create.hpp"
@@ -31,36 +32,6 @@ using namespace lifeboat;
 namespace stdfs = std::filesystem;
 
 namespace {
-
-// Silences the tools (expected errors by the dozen) while it lives; never around a CHECK.
-class Quiet {
- public:
-  Quiet() : m_level(log::level()) {
-    log::set_level(log::Level::quiet);
-    std::fflush(stdout);
-    m_out = ::dup(1);
-    m_err = ::dup(2);
-    int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(null, 1);
-    ::dup2(null, 2);
-    ::close(null);
-  }
-  ~Quiet() {
-    std::fflush(stdout);
-    ::dup2(m_out, 1);
-    ::dup2(m_err, 2);
-    ::close(m_out);
-    ::close(m_err);
-    log::set_level(m_level);
-  }
-  Quiet(const Quiet&) = delete;
-  Quiet& operator=(const Quiet&) = delete;
-
- private:
-  log::Level m_level;
-  int m_out = -1;
-  int m_err = -1;
-};
 
 void write_file(const std::string& path, ByteView data) {
   stdfs::create_directories(stdfs::path(path).parent_path());
@@ -120,7 +91,7 @@ struct Matrix {
   }
   int backup(std::unique_ptr<storage::Storage> store, const std::string& path,
              Id32* created = nullptr) {
-    Quiet quiet;
+    test::Quiet quiet(true);
     try {
       auto repo = open(std::move(store));
       ops::create::Options o;
@@ -133,7 +104,7 @@ struct Matrix {
     }
   }
   int verify(std::unique_ptr<storage::Storage> store) {
-    Quiet quiet;
+    test::Quiet quiet(true);
     try {
       auto repo = open(std::move(store));
       ops::verify::Options o;
@@ -148,7 +119,7 @@ struct Matrix {
   int restore(std::unique_ptr<storage::Storage> store, const std::string& snapshot,
               const std::string& target) {
     stdfs::remove_all(target);
-    Quiet quiet;
+    test::Quiet quiet(true);
     try {
       auto repo = open(std::move(store));
       ops::restore::RestoreOptions o;
