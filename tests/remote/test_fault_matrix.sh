@@ -13,15 +13,14 @@
 # garbage never passes. A garbage page while listing is refused by the drivers as "not a
 # listing": retried, nothing delivered twice.
 #
-# A put the store acknowledges but keeps as garbage ("put:...:garbage") is the one fault the
-# writer cannot see short of reading everything back, which the design does not do (it would
-# double the traffic; S3 and Azure check the payload's SHA-256/MD5 and SSH its MAC in
-# transit, so only a store that breaks at rest gets here). The backup then succeeds and its
-# snapshot is written. What the design guarantees instead, and what is tested: verify
-# --read-data and the keyless verify --quick report the damage (exit 20, naming the object),
-# and restoring that snapshot writes no wrong byte (exit 3 or 20). Note that an index kept as
-# garbage stops every later load of the index, so the other snapshots do not restore either
-# until it is dealt with (issue note).
+# A put the store acknowledges but keeps as garbage ("put:...:garbage"): metadata (index
+# files, the snapshot) is read back after its put and written again, so the run succeeds, or
+# after three tries fails with exit 21, the object removed and no snapshot written. Packs are
+# not read back (it would double the traffic; S3 and Azure check the payload's SHA-256/MD5
+# and SSH its MAC in transit, so only a store that breaks at rest gets here): the backup then
+# succeeds and its snapshot is written. What the design guarantees instead, and what is
+# tested: verify --read-data and the keyless verify --quick report the damage (exit 20,
+# naming the pack), and restoring that snapshot writes no wrong byte (exit 3).
 #
 # fsync failures (local only: SFTP has no fsync through libcurl, S3 and Azure are durable when
 # they answer; docs/storage.md): EIO is retried by writing the object anew, ENOSPC is not; a
@@ -68,6 +67,10 @@ faults=(
   "list@keys/:1:garbage|0|a garbage page while listing the key slots (retried)"
   "list@index/:1:garbage|0|a garbage page while listing the index (retried)"
   "list:1+:garbage|21|every listing a garbage page until the retry budget ends"
+  "put@index/:1:garbage|0|an index file kept as garbage: read back and written again"
+  "put@index/:1+:garbage|21|every index file kept as garbage: removed, no snapshot"
+  "put@snapshots/:1:garbage|0|the snapshot kept as garbage: read back and written again"
+  "put@snapshots/:1+:garbage|21|the snapshot always kept as garbage: removed"
 )
 # Only the local driver fsyncs (fsync rules elsewhere are refused as usage errors).
 local_faults=(
@@ -81,8 +84,6 @@ local_faults=(
 # put garbage | exit restoring the new snapshot | what the store kept as garbage
 put_garbage=(
   "put@data/:1:garbage|3|a pack"
-  "put@index/:1:garbage|20|an index file"
-  "put@snapshots/:1:garbage|20|the snapshot"
 )
 
 # no_wrong_bytes DIR: every regular file restored under DIR is its source's, byte for byte

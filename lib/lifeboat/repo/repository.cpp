@@ -163,8 +163,35 @@ void Repository::load_index() {
 Id32 Repository::save_meta(Kind kind, ByteView plaintext) {
   Bytes sealed = seal_object(keys().meta_key, m_config.id, kind, plaintext);
   Id32 id = crypto::sha256(sealed);
-  m_storage->put(object_key(kind, id), sealed);
+  put_read_back(object_key(kind, id), sealed, id);
   return id;
+}
+
+void Repository::put_read_back(const std::string& key, ByteView sealed, const Id32& id) {
+  constexpr int k_attempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    m_storage->put(key, sealed);
+    Bytes stored;
+    if (m_storage->get(key, stored) && crypto::sha256(stored) == id) return;
+    if (attempt < k_attempts) {
+      log::warn(
+          "the storage kept other bytes than were written to '{}' (read back after the "
+          "put); writing it again",
+          key);
+      continue;
+    }
+    // Nothing may refer to an object that the store does not keep: take it away again.
+    try {
+      m_storage->remove(key);
+    } catch (const Error& e) {
+      log::warn("unable to remove '{}', which the storage does not keep intact: {}", key, e.what());
+    }
+    throw storage::PermanentError(fmt::format(
+        "the storage does not keep what is written to it: '{}' read back different from what "
+        "was written, {} times. Nothing refers to it; check the storage (its disks, gateway or "
+        "proxy) and run backup-verify --read-data",
+        key, k_attempts));
+  }
 }
 
 Bytes Repository::load_meta(Kind kind, const Id32& id) {
@@ -469,7 +496,7 @@ Id32 Repository::save_snapshot(Snapshot s) {
   Id32 id = crypto::sha256(sealed);
   std::string key = object_key(Kind::snapshot, id);
   try {
-    m_storage->put(key, sealed);
+    put_read_back(key, sealed, id);
   } catch (const Error&) {
     // A put that failed may still have landed (an answer lost after the store kept it, a
     // local directory fsync that failed after the rename): a run that fails leaves no snapshot.

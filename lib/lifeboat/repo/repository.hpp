@@ -62,6 +62,9 @@ class Repository {
   const std::vector<Id32>& index_files() const { return m_index_files; }
 
   // Metadata objects sealed under the metadata key, named by the SHA-256 of their bytes.
+  // Each is read back after its put and written again (3 times in all) when the store kept
+  // other bytes: then removed, and storage::PermanentError (exit 21). Packs are not read back
+  // (it would double the traffic; docs/storage.md).
   Id32 save_meta(Kind kind, ByteView plaintext);
   // Throws IntegrityError when missing, renamed, of the wrong kind or failing authentication.
   Bytes load_meta(Kind kind, const Id32& id);
@@ -128,6 +131,7 @@ class Repository {
   std::optional<std::map<Id32, KeySlot>> m_signers;
   std::optional<std::set<Id32>> m_forgotten;
   const std::map<Id32, KeySlot>& signers();
+  void put_read_back(const std::string& key, ByteView sealed, const Id32& id);
   unsigned m_transfers = 4;
   std::string m_state_dir;
 };
