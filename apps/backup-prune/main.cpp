@@ -68,15 +68,16 @@ int main(int argc, char** argv) {
         static std::string max_unused = "10%", max_repack, grace = "1h";
         static bool gc_dry_run = false;
         app.add_flag("--dry-run", gc_dry_run, "Show what would be deleted and repacked");
-        app.add_option("--max-unused", max_unused,
-                       "Repack packs with more than PCT unused (default 10%)")
-            ->type_name("PCT");
-        app.add_option("--max-repack-size", max_repack,
-                       "Repack at most SIZE of packs per run (like 2G)")
-            ->type_name("SIZE");
-        app.add_option("--grace", grace,
-                       "Delete condemned packs only after DURATION (default 1h; 0 for none)")
-            ->type_name("DURATION");
+        CLI::Option* gc_only[] = {
+            app.add_option("--max-unused", max_unused,
+                           "Repack packs with more than PCT unused (default 10%)")
+                ->type_name("PCT"),
+            app.add_option("--max-repack-size", max_repack,
+                           "Repack at most SIZE of packs per run (like 2G)")
+                ->type_name("SIZE"),
+            app.add_option("--grace", grace,
+                           "Delete condemned packs only after DURATION (default 1h; 0 for none)")
+                ->type_name("DURATION")};
 
         auto* forget = app.add_subcommand("forget", "Forget snapshots by a retention policy");
         static ops::prune::ForgetOptions f;
@@ -144,7 +145,29 @@ int main(int argc, char** argv) {
                          "Run the garbage collection afterwards (with the options given before "
                          "'forget')");
 
+        auto* rebuild = app.add_subcommand(
+            "rebuild-index",
+            "Rebuild the index from the packs' own headers (after damage to index files or "
+            "lost packs)");
+        static ops::prune::RebuildOptions r;
+        rebuild->add_flag("--dry-run", r.dry_run, "Show what would be rebuilt; change nothing");
+
         return [=](cli::Context& ctx) -> int {
+          if (*rebuild) {
+            for (auto* opt : gc_only)
+              if (opt->count())
+                throw UsageError(
+                    "{} is a garbage-collection setting; rebuild-index takes only "
+                    "--dry-run",
+                    opt->get_name());
+            ops::prune::RebuildOptions o = r;
+            o.dry_run = r.dry_run || gc_dry_run;
+            o.json = ctx.global.json;
+            if (!o.dry_run) refuse_append_only(ctx, "");
+            auto repo = ctx.open();
+            if (!o.dry_run) ops::prune::require_deletes(*repo);
+            return ops::prune::rebuild_index(*repo, o);
+          }
           // Garbage-collection settings (also used by forget --prune).
           std::string mu = max_unused;
           if (!mu.empty() && mu.back() == '%') mu.pop_back();

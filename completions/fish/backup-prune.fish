@@ -28,7 +28,7 @@ function __backup_prune_args
 end
 
 # Succeeds when the command line is in one of the given contexts:
-# top (no subcommand yet) or forget.
+# top (no subcommand yet), forget or rebuild-index.
 function __backup_prune_in
     set -l args (__backup_prune_args)
     set -l ctx top
@@ -70,12 +70,13 @@ complete -c backup-prune -l version -d 'Print the version and exit'
 
 # The garbage collection (also run by forget --prune).
 complete -c backup-prune -l dry-run -d 'Show what would be done, change nothing'
-complete -c backup-prune -l max-unused -x -d 'Repack packs with more than PCT unused (default 10%)'
-complete -c backup-prune -l max-repack-size -x -d 'Repack at most SIZE of packs per run (like 2G)'
-complete -c backup-prune -l grace -x -d 'Delete condemned packs only after DURATION (default 1h; 0 for none)'
+complete -c backup-prune -n '__backup_prune_in top forget' -l max-unused -x -d 'Repack packs with more than PCT unused (default 10%)'
+complete -c backup-prune -n '__backup_prune_in top forget' -l max-repack-size -x -d 'Repack at most SIZE of packs per run (like 2G)'
+complete -c backup-prune -n '__backup_prune_in top forget' -l grace -x -d 'Delete condemned packs only after DURATION (default 1h; 0 for none)'
 
 # Subcommand.
 complete -c backup-prune -n '__backup_prune_in top' -a forget -d 'Forget snapshots by a retention policy'
+complete -c backup-prune -n '__backup_prune_in top' -a rebuild-index -d 'Rebuild the index from the packs\' own headers'
 
 # Forgetting. Snapshot ids need the repository's secret to list; forget does
 # not take "latest", so no argument is offered.

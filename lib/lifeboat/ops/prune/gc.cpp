@@ -36,7 +36,6 @@ using nlohmann::json;
 using IdSet = std::unordered_set<Id32, Id32Hash>;
 
 constexpr int k_max_depth = 4096;
-constexpr size_t k_blobs_per_index = 65536;
 // An interrupted upload's temporary file is removed once it is older than the grace period
 // and at least this old, so that no upload still under way loses its file.
 constexpr int64_t k_upload_age_ns = 3600LL * 1000000000;
@@ -217,10 +216,8 @@ class Collector {
       repo::PackRecord r;
       r.id = id;
       r.size = size;
-      Bytes data;
       try {
-        if (m_repo.storage().get(repo::object_key(repo::Kind::data_blob, id), data))
-          r.header = repo::parse_pack_trailer(m_repo.keys(), data, "pack " + pack_name(id));
+        if (auto read = read_pack_record(m_repo, id)) r.header = std::move(read->header);
       } catch (const IntegrityError& e) {
         log::verbose("unindexed pack {} has no readable header: {}", pack_name(id), e.what());
       }
@@ -326,21 +323,6 @@ class Collector {
   std::unordered_map<Id32, size_t, Id32Hash> m_live_ids;
   IdSet m_used;
 };
-
-void write_index(repo::Repository& repo, const std::vector<repo::PackRecord>& packs) {
-  std::vector<repo::PackRecord> batch;
-  size_t blobs = 0;
-  for (auto& r : packs) {
-    batch.push_back(r);
-    blobs += r.header.blobs.size();
-    if (blobs >= k_blobs_per_index) {
-      repo.save_meta(repo::Kind::index, repo::encode_index(batch));
-      batch.clear();
-      blobs = 0;
-    }
-  }
-  if (!batch.empty()) repo.save_meta(repo::Kind::index, repo::encode_index(batch));
-}
 
 // S3 Object Lock: every object still needed (live packs, index files, snapshots, tombstones,
 // keys, config) whose retention ends within half the retention period gets it extended to

@@ -64,6 +64,21 @@ struct GcOptions {
 // instead of standard output when given.
 int gc(repo::Repository& repo, const GcOptions& options, nlohmann::json* json_out = nullptr);
 
+struct RebuildOptions {
+  bool dry_run = false;
+  bool json = false;
+};
+// backup-prune rebuild-index (rebuild_index.cpp): replaces damaged index files, drops the
+// records of packs that are gone and indexes every pack no intact index file names, from its
+// own header. Takes an exclusive lock. Returns 0, or 20 when data was found lost (packs gone,
+// damaged or with unreadable headers; named in the output).
+int rebuild_index(repo::Repository& repo, const RebuildOptions& options);
+// Writes index files (65,536 blobs at most each) naming these packs; returns how many.
+size_t write_index(repo::Repository& repo, const std::vector<repo::PackRecord>& packs);
+// Reads a whole pack and its header; nullopt when the pack is gone. *damaged (if given) tells
+// whether its bytes match its name. Throws IntegrityError when the header does not open.
+std::optional<repo::PackRecord> read_pack_record(repo::Repository& repo, const Id32& id,
+                                                 bool* damaged = nullptr);
 // Refuses (Error(not_permitted), exit 22) when the storage does not let us delete: writes and
 // removes a probe lock object. Call before changing anything.
 void require_deletes(repo::Repository& repo);
