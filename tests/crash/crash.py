@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Crash-consistency driver for Lifeboat (issue 6, point 1).
 
-Kills backup-create, backup-prune (forget+gc, and gc alone) and backup-restore with SIGKILL
-at randomised points, then checks the invariants:
+Kills backup-create, backup-prune (forget+gc, gc alone, and rebuild-index) and backup-restore
+with SIGKILL at randomised points, then checks the invariants:
 
   * after every injection `backup-verify --read-data` passes (unreferenced leftovers are
     allowed), so no snapshot references missing or damaged data;
@@ -31,7 +31,7 @@ with the uninterrupted run's sequence of storage operations.
 Standard library only. Usage:
 
   python3 tests/crash/crash.py [--bin DIR] [--injections N] [--seed S]
-                               [--commands create,forget,gc,restore] [--workdir DIR]
+                               [--commands create,forget,gc,rebuild,restore] [--workdir DIR]
                                [--keep-failures]
 
 Replay one injection (printed with every failure; a kill by op count replays exactly as long
@@ -73,7 +73,7 @@ TOOL_TIMEOUT = 300     # seconds: a tool that takes longer is reported as hung
 TIME_SHARE = 0.25      # share of the injections that kill by time rather than by op count
 OUTPUT_LINES = 15      # lines of a failing tool's output shown in a failure report
 
-ALL_COMMANDS = ("create", "forget", "gc", "restore")
+ALL_COMMANDS = ("create", "forget", "gc", "rebuild", "restore")
 # The phase a prune is in after each kind of storage operation: (label when it is the last
 # operation of its kind in the run, label otherwise).
 PRUNE_LABELS = {
@@ -1006,6 +1006,88 @@ class GcScenario(PruneBase):
                          reruns=[self.ARGS, self.ARGS])
 
 
+class RebuildScenario(PruneBase):
+    """Kills `backup-prune rebuild-index` repairing the prune pristine (after its forget
+    --prune: one consolidated index file, condemned packs in no index) whose index file was
+    damaged. It must never remove a pack; a rerun finishes the repair, after which verify
+    passes, every snapshot restores exactly and a garbage collection still works."""
+
+    name = "rebuild"
+    ARGS = ["rebuild-index"]
+    boost = {"get data": 2.0}   # reading the packs that no intact index file names
+
+    def build(self) -> None:
+        common, ids = self.build_common()
+        self.pristine = common.clone(self.d.work / "pristine-rebuild", cache=True)
+        index = sorted(k for k in listing(self.pristine.repo) if k.startswith("index/"))
+        if not index:
+            raise SetupError("rebuild setup: the prune pristine has no index file")
+        victim = self.pristine.repo / index[0]
+        data = bytearray(victim.read_bytes())
+        data[len(data) // 2] ^= 0x10
+        victim.write_bytes(bytes(data))
+        self.pristine_listing = listing(self.pristine.repo)
+        self.setup_ids(self.pristine, ids)
+
+    def args(self, area: Area) -> list[str]:
+        return self.ARGS
+
+    def tracked(self, op: str, kind: str) -> bool:
+        return op in ("put", "remove") or (op, kind) == ("get", "data")
+
+    def label(self, seq: list[tuple[str, str]]) -> list[str]:
+        labels = []
+        for i, (op, kind) in enumerate(seq):
+            nxt = seq[i + 1] if i + 1 < len(seq) else None
+            prev = seq[i - 1] if i else None
+            if (op, kind) == ("put", "locks"):
+                label = ("the delete probe written" if nxt == ("remove", "locks")
+                         else "locked, before any change")
+            elif (op, kind) == ("remove", "locks"):
+                label = ("after the delete probe" if prev == ("put", "locks")
+                         else "unlocked (the end)")
+            elif (op, kind) == ("get", "data"):
+                label = "reading packs that no intact index file names"
+            elif (op, kind) == ("put", "index"):
+                label = "new index file written, the damaged one still there"
+            elif (op, kind) == ("remove", "index"):
+                label = "the damaged index file removed"
+            else:
+                label = f"after {op} {kind}"
+            labels.append(label)
+        return labels
+
+    def check(self, inj: Injection) -> None:
+        packs = {k for k in self.pristine_listing if k.startswith("data/")}
+        gone = packs - listing(inj.area.repo)
+        if gone:
+            inj.fail(f"rebuild-index removed pack(s): {sorted(k[5:17] for k in gone)}")
+        if inj.result.rc == 0 and not self.verify(inj, "after a rebuild that exited 0"):
+            return
+        if self.ok(inj, "rerun: backup-prune rebuild-index", "backup-prune", self.ARGS).rc:
+            return
+        if not self.verify(inj, "after the rerun"):
+            return
+        snaps = self.snapshots(inj)
+        if snaps is None:
+            return
+        if {s["id"] for s in snaps} != self.present:
+            inj.fail("the snapshots changed: "
+                     f"{sorted(s['id'][:12] for s in snaps)}")
+        for snap in sorted(self.present):
+            self.restore_matches(inj, snap, self.want[snap], self.src_of(snap),
+                                 "a snapshot, after the rerun")
+        # The packs indexed again that nothing needs (condemned before) do not trouble the
+        # garbage collection: it condemns them anew.
+        if self.ok(inj, "then backup-prune --grace 0", "backup-prune", ["--grace", "0"]).rc:
+            return
+        if self.verify(inj, "after the garbage collection"):
+            self.restore_matches(inj, self.files_kept, self.want[self.files_kept],
+                                 self.src_of(self.files_kept),
+                                 "the newest snapshot, after the garbage collection")
+        self.leftovers_after(inj)
+
+
 # --- backup-restore ---------------------------------------------------------------------------
 
 
@@ -1091,7 +1173,7 @@ class RestoreScenario(Scenario):
 
 
 SCENARIOS = {"create": CreateScenario, "forget": ForgetScenario, "gc": GcScenario,
-             "restore": RestoreScenario}
+             "rebuild": RebuildScenario, "restore": RestoreScenario}
 
 
 class Driver:
