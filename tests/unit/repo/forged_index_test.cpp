@@ -7,6 +7,7 @@
 
 #include "lifeboat/core/log.hpp"
 #include "lifeboat/crypto/crypto.hpp"
+#include "lifeboat/ops/prune/prune.hpp"
 #include "lifeboat/ops/verify/verify.hpp"
 #include "lifeboat/repo/blob_saver.hpp"
 #include "lifeboat/repo/format.hpp"
@@ -19,6 +20,8 @@ using namespace lifeboat;
 namespace {
 
 struct Forged {
+  repo::Secret secret;
+  Id32 data_id, tree_id;
   Bytes data;  // the file's content: one chunk
   int verify = -1;
   bool read_right = false;  // read_blob returned the file's content
@@ -34,6 +37,7 @@ Forged forge(const std::string& url, bool first) {
   auto store = storage::open(url);
   repo::Repository::init(*store, secret, {});
   Forged f;
+  f.secret = secret;
   f.data.resize(5000);
   crypto::random_bytes(f.data);
   Id32 data_id, tree_id;
@@ -95,6 +99,8 @@ Forged forge(const std::string& url, bool first) {
   auto run = reader->read_blob_run({data_id});
   f.run_wrong = run[0] && *run[0] != f.data;
   f.locations = reader->index().find_all(data_id).size();
+  f.data_id = data_id;
+  f.tree_id = tree_id;
   return f;
 }
 
@@ -117,4 +123,32 @@ TEST_CASE("tamper: an index record placing a file's chunk at a tree blob never r
 TEST_CASE("tamper: backup-verify reports a forged index record in any index file", "[tamper]") {
   Forged f = forge("mem://forged-index-later", false);
   CHECK(f.verify == 20);
+}
+
+// The garbage collection consolidates the index into one record per pack. The forged record
+// (which lists no tree blob where the real one does) must not be the one kept: then the
+// snapshot's directory would be in no index, and a prune would have lost it. Index files that
+// disagree about a pack are settled by the pack's own header.
+TEST_CASE("tamper: the garbage collection keeps the pack's own record, not a forged one",
+          "[tamper]") {
+  for (bool first : {true, false}) {
+    INFO("forged index file loaded " << (first ? "first" : "second"));
+    std::string url = first ? "mem://forged-index-gc-first" : "mem://forged-index-gc-second";
+    Forged f = forge(url, first);
+    auto level = log::level();
+    log::set_level(log::Level::quiet);
+    {
+      auto repo = repo::Repository::open(storage::open(url), f.secret);
+      ops::prune::GcOptions o;
+      CHECK(ops::prune::gc(*repo, o) == 0);
+    }
+    auto reader = repo::Repository::open(storage::open(url), f.secret);
+    ops::verify::Options o;
+    o.read_data = true;
+    CHECK(ops::verify::run(*reader, o) == 0);
+    log::set_level(level);
+    CHECK(reader->index_files().size() == 1);
+    CHECK(reader->read_tree(f.tree_id).nodes.size() == 1);
+    CHECK(reader->read_blob(f.data_id) == f.data);
+  }
 }

@@ -108,15 +108,47 @@ class Collector {
         log::warn("ignoring a damaged condemnation record: {}", e.what());
       }
     }
-    // One record per indexed pack (the in-memory index is keyed by blob).
-    std::set<Id32> seen;
+    // One record per indexed pack (the in-memory index is keyed by blob). Index files that
+    // disagree about a pack hold a forged record (they are sealed with the metadata key, which
+    // write-only keys hold too): the pack's own header decides, so that the consolidated index
+    // never keeps the forged record and drops the real one.
+    std::set<Id32> disputed;
     for (auto& idx : m_index_files)
       for (auto& rec : repo::decode_index(m_repo.load_meta(repo::Kind::index, idx),
-                                          "index " + idx.hex().substr(0, 8)))
-        if (seen.insert(rec.id).second) {
-          m_live_ids.emplace(rec.id, m_records_live.size());
+                                          "index " + idx.hex().substr(0, 8))) {
+        auto [it, first] = m_live_ids.emplace(rec.id, m_records_live.size());
+        if (first)
           m_records_live.push_back(std::move(rec));
+        else if (repo::encode_index({m_records_live[it->second]}) != repo::encode_index({rec}))
+          disputed.insert(rec.id);
+      }
+    for (auto& id : disputed) settle(id);
+  }
+
+  void settle(const Id32& pack) {
+    std::string why = "it is gone";
+    try {
+      bool damaged = false;
+      if (auto own = read_pack_record(m_repo, pack, &damaged)) {
+        if (!damaged) {
+          log::warn(
+              "index files disagree about pack {}: its own header decides (backup-verify "
+              "--read-data names the wrong record)",
+              pack_name(pack));
+          auto& blobs = m_settled_blobs[pack];
+          for (auto& b : own->header.blobs) blobs.insert(b.id);
+          m_records_live[m_live_ids.at(pack)] = std::move(*own);
+          return;
         }
+        why = "it does not match its name";
+      }
+    } catch (const IntegrityError& e) {
+      why = e.what();
+    }
+    throw IntegrityError(
+        "index files disagree about pack {}, and the pack cannot settle it ({}); prune changed "
+        "nothing (run backup-verify --read-data)",
+        pack_name(pack), why);
   }
 
   void mark_used() {
@@ -174,10 +206,7 @@ class Collector {
       const auto& rec = m_records_live[i];
       for (auto& b : rec.header.blobs) {
         bool claimed = false;
-        if (m_used.count(b.id)) {
-          auto loc = m_repo.index().find(b.id);
-          claimed = loc && m_repo.index().pack(loc->pack).id == rec.id;
-        }
+        if (m_used.count(b.id)) claimed = home(b.id) == rec.id;
         (claimed ? usage[i].used : usage[i].unused) += b.length;
         if (claimed) ++usage[i].used_blobs;
       }
@@ -247,8 +276,7 @@ class Collector {
       repo::PackInfo info{rec.id, rec.size, rec.header.wrap};
       for (auto& b : rec.header.blobs) {
         if (!m_used.count(b.id)) continue;
-        auto loc = m_repo.index().find(b.id);
-        if (!loc || m_repo.index().pack(loc->pack).id != rec.id) continue;
+        if (home(b.id) != rec.id) continue;
         if (uint64_t{b.offset} + b.length > data.size())
           throw IntegrityError("pack '{}' is shorter than its index says", key);
         Bytes plain = m_repo.decode_blob(info, b, ByteView(data.data() + b.offset, b.length));
@@ -258,6 +286,22 @@ class Collector {
     }
     saver.flush();
     return written;
+  }
+
+  // The pack whose copy of a blob the index uses (zero when none): the first location, as
+  // readers take it, except those that a settled dispute showed to be forged.
+  Id32 home(const Id32& blob) const {
+    const auto& index = m_repo.index();
+    if (m_settled_blobs.empty()) {
+      auto loc = index.find(blob);
+      return loc ? index.pack(loc->pack).id : Id32{};
+    }
+    for (auto& loc : index.find_all(blob)) {
+      const Id32& pack = index.pack(loc.pack).id;
+      auto it = m_settled_blobs.find(pack);
+      if (it == m_settled_blobs.end() || it->second.count(blob)) return pack;
+    }
+    return Id32{};
   }
 
   // When the pack was written, if the listing said (0 = unknown).
@@ -320,6 +364,8 @@ class Collector {
   std::unordered_map<Id32, std::pair<Id32, repo::BlobEntry>, Id32Hash> m_condemned_blobs;
   std::vector<std::pair<Id32, repo::Condemnation>> m_records;
   std::vector<repo::PackRecord> m_records_live;
+  // Packs whose index records disagreed: the blobs their own headers list.
+  std::unordered_map<Id32, IdSet, Id32Hash> m_settled_blobs;
   std::unordered_map<Id32, size_t, Id32Hash> m_live_ids;
   IdSet m_used;
 };
