@@ -144,6 +144,13 @@ struct Matrix {
     }
     return true;
   }
+  // A new repository at url with a first backup of path; returns the store without faults.
+  std::unique_ptr<storage::Storage> fresh(const std::string& url, const std::string& path) {
+    auto plain = storage::open(url);
+    repo::Repository::init(*plain, secret, {});
+    REQUIRE(backup(storage::open(url), path) == 0);
+    return plain;
+  }
   bool restored_exactly(const std::string& target, const std::string& of) {
     return files_under(target + of) == files_under(of);
   }
@@ -193,9 +200,7 @@ TEST_CASE("fault matrix: memory, a backup under every fault", "[storage][faults]
   for (const Row& row : rows) {
     INFO(row.spec << ": " << row.what);
     std::string url = fmt::format("mem://fault-matrix-{}-{}", ::getpid(), n++);
-    auto plain = storage::open(url);
-    repo::Repository::init(*plain, m.secret, {});
-    REQUIRE(m.backup(storage::open(url), m.src + "/docs") == 0);
+    auto plain = m.fresh(url, m.src + "/docs");
     size_t before = count(*plain, "snapshots/");
     CHECK(m.backup(storage::open(url, with_faults(row.spec)), m.src) == row.want);
     CHECK(count(*plain, "snapshots/") == before + (row.want == 0 ? 1 : 0));
@@ -214,9 +219,7 @@ TEST_CASE("fault matrix: memory, a pack the store acknowledges but keeps as garb
   // reports what it skipped (exit 3).
   Matrix m;
   std::string url = fmt::format("mem://fault-matrix-put-garbage-{}", ::getpid());
-  auto plain = storage::open(url);
-  repo::Repository::init(*plain, m.secret, {});
-  REQUIRE(m.backup(storage::open(url), m.src + "/docs") == 0);
+  auto plain = m.fresh(url, m.src + "/docs");
   Id32 created;
   CHECK(m.backup(storage::open(url, with_faults("put@data/:1:garbage")), m.src, &created) == 0);
   CHECK(count(*plain, "snapshots/") == 2);
@@ -230,9 +233,7 @@ TEST_CASE("fault matrix: reads of packs that return garbage are never restored",
           "[storage][faults]") {
   Matrix m;
   std::string url = fmt::format("mem://fault-matrix-read-garbage-{}", ::getpid());
-  auto plain = storage::open(url);
-  repo::Repository::init(*plain, m.secret, {});
-  REQUIRE(m.backup(storage::open(url), m.src) == 0);
+  auto plain = m.fresh(url, m.src);
   std::string target = m.dir + "/restored";
   // Every read of a pack garbage: nothing is restored, the run says so.
   CHECK(m.restore(storage::open(url, with_faults("get@data/:1+:garbage")), "latest", target) == 3);
@@ -351,9 +352,7 @@ TEST_CASE("fault matrix: local, a backup whose fsyncs fail", "[storage][faults]"
   for (auto& row : rows) {
     INFO(row.what);
     std::string root = fmt::format("{}/repo-{}", m.dir, n++);
-    auto plain = storage::open(root);
-    repo::Repository::init(*plain, m.secret, {});
-    REQUIRE(m.backup(storage::open(root), m.src + "/docs") == 0);
+    auto plain = m.fresh(root, m.src + "/docs");
     CHECK(m.backup(local_failing(root, row.fails), m.src) == row.want);
     CHECK(count(*plain, "snapshots/") == (row.want == 0 ? 2u : 1u));
     CHECK(temp_files(root).empty());

@@ -83,7 +83,7 @@ int rebuild_index(repo::Repository& repo, const RebuildOptions& o) {
   // 1. Index files: intact ones keep their records, damaged ones are replaced.
   std::vector<Id32> files = repo.list_ids(repo::Kind::index);
   std::map<Id32, std::vector<repo::PackRecord>> intact;
-  std::map<Id32, std::string> damaged;
+  std::set<Id32> damaged;
   for (auto& fid : files) {
     cancel::check();
     try {
@@ -91,7 +91,7 @@ int rebuild_index(repo::Repository& repo, const RebuildOptions& o) {
                                              "index " + fid.hex().substr(0, 8)));
     } catch (const IntegrityError& e) {
       log::warn("index file {} is damaged and will be replaced: {}", short_id(fid), e.what());
-      damaged.emplace(fid, e.what());
+      damaged.insert(fid);
     }
   }
 
@@ -149,20 +149,17 @@ int rebuild_index(repo::Repository& repo, const RebuildOptions& o) {
   if (!o.dry_run && change) {
     lock->check_valid();
     written = write_index(repo, fresh);
-    for (auto& [fid, why] : damaged)
-      repo.storage().remove(repo::object_key(repo::Kind::index, fid));
+    for (auto& fid : damaged) repo.storage().remove(repo::object_key(repo::Kind::index, fid));
     for (auto& fid : rewrite) repo.storage().remove(repo::object_key(repo::Kind::index, fid));
   }
   if (lock) lock->release();
 
   bool lost = !missing.empty() || !unreadable.empty() || !damaged_packs.empty();
   if (o.json) {
-    std::vector<std::string> bad_files;
-    for (auto& [fid, why] : damaged) bad_files.push_back(short_id(fid));
     json doc{{"dry_run", o.dry_run},
              {"packs_stored", stored.size()},
              {"index_files", files.size()},
-             {"index_files_damaged", bad_files},
+             {"index_files_damaged", short_ids(damaged)},
              {"index_files_rewritten", rewrite.size()},
              {"index_files_written", o.dry_run ? json(nullptr) : json(written)},
              {"packs_indexed_from_headers", fresh.size() - carried},
