@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks Lifeboat against restic and borg on the Linux 6.1 source tree, in one run.
 # Usage: bench/run.sh [RUNS] (default 3). Needs root or sudo for apt-get. Scratch space:
-# $BENCH_DIR (default /var/tmp/lifeboat-bench), about 5 GB.
+# $BENCH_DIR (default /var/tmp/lifeboat-bench), about 8 GB.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 sudo=""
