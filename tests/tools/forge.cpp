@@ -27,7 +27,7 @@ struct Forge {
     return id;
   }
   Id32 tree(const std::vector<Node>& nodes) {
-    Tree t{nodes};
+    Tree t{nodes, {}};
     Bytes data = encode_tree(t);
     Id32 id = repo.mac().compute(data);
     saver.save(BlobType::tree, id, std::move(data));
@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
     } else if (scenario == "bad-tree-id") {
       // A directory whose listing is stored under an id that is not its MAC (the only way to
       // attempt a cycle, since tree ids are MACs of their content).
-      Tree t{{Forge::dir("loop", Id32{})}};
+      Tree t{{Forge::dir("loop", Id32{})}, {}};
       Bytes data = encode_tree(t);
       Id32 fake = f.repo.mac().compute(as_bytes("not this tree"));
       f.saver.save(BlobType::tree, fake, std::move(data));

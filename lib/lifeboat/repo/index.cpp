@@ -7,13 +7,31 @@
 namespace lifeboat::repo {
 using namespace detail;
 
+// Written directly like pack headers (pack.cpp): {"packs": [{"header", "id", "size"}], "v": 1}.
 Bytes encode_index(const std::vector<PackRecord>& packs) {
-  Json list = Json::array();
+  Bytes out, header;
+  size_t blobs = 0;
+  for (auto& p : packs) blobs += p.header.blobs.size();
+  out.reserve(64 + packs.size() * 200 + blobs * 80);
+  CborWriter w(out);
+  w.map(2);
+  w.text("packs");
+  w.array(packs.size());
   for (auto& p : packs) {
-    Bytes h = encode_pack_header(p.header);
-    list.push_back(Json{{"id", bin(p.id.view())}, {"size", p.size}, {"header", bin(h)}});
+    header.clear();
+    CborWriter hw(header);
+    write_pack_header(hw, p.header);
+    w.map(3);
+    w.text("header");
+    w.bytes(header);
+    w.text("id");
+    w.bytes(p.id.view());
+    w.text("size");
+    w.uint(p.size);
   }
-  return to_cbor(Json{{"v", 1}, {"packs", list}});
+  w.text("v");
+  w.uint(1);
+  return out;
 }
 
 std::vector<PackRecord> decode_index(ByteView data, const std::string& what_s) {

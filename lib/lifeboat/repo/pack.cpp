@@ -170,16 +170,39 @@ PackWriter::Finished PackWriter::finish(Bytes buffer) {
   return f;
 }
 
+// Written directly (a Json of a pack of small blobs costs hundreds of bytes per blob); the
+// bytes are those of Json::to_cbor of {"blobs": [...], "eph", "epoch", "key", "v": 1}, keys in
+// bytewise order (tests/unit/repo/decode_test.cpp compares the two).
+void write_pack_header(detail::CborWriter& w, const PackHeader& h) {
+  w.map(5);
+  w.text("blobs");
+  w.array(h.blobs.size());
+  for (auto& b : h.blobs) {
+    w.array(7);
+    w.bytes(b.id.view());
+    w.uint(static_cast<unsigned>(b.type));
+    w.uint(b.offset);
+    w.uint(b.length);
+    w.uint(b.raw_length);
+    w.uint(b.compressed ? 1 : 0);
+    w.bytes(ByteView(b.xxh.data(), b.xxh.size()));
+  }
+  w.text("eph");
+  w.bytes(ByteView(h.wrap.ephemeral_public.data(), h.wrap.ephemeral_public.size()));
+  w.text("epoch");
+  w.uint(h.wrap.epoch);
+  w.text("key");
+  w.bytes(ByteView(h.wrap.wrapped.data(), h.wrap.wrapped.size()));
+  w.text("v");
+  w.uint(1);
+}
+
 Bytes encode_pack_header(const PackHeader& h) {
-  Json blobs = Json::array();
-  for (auto& b : h.blobs)
-    blobs.push_back(Json::array({bin(b.id.view()), static_cast<int>(b.type), b.offset, b.length,
-                                 b.raw_length, b.compressed ? 1 : 0, bin(b.xxh)}));
-  return to_cbor(Json{{"v", 1},
-                      {"epoch", h.wrap.epoch},
-                      {"eph", bin(h.wrap.ephemeral_public)},
-                      {"key", bin(h.wrap.wrapped)},
-                      {"blobs", blobs}});
+  Bytes out;
+  out.reserve(128 + h.blobs.size() * 80);
+  detail::CborWriter w(out);
+  write_pack_header(w, h);
+  return out;
 }
 
 namespace {

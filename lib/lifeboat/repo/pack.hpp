@@ -97,6 +97,11 @@ class PackWriter {
 };
 
 Bytes encode_pack_header(const PackHeader& header);
+namespace detail {
+class CborWriter;
+}
+// Appends the header's CBOR map to w (encode_pack_header's bytes; index files embed it).
+void write_pack_header(detail::CborWriter& w, const PackHeader& header);
 PackHeader decode_pack_header(ByteView data, const std::string& what);
 // Reads the header at the end of a whole pack (sealed under the metadata key).
 PackHeader parse_pack_trailer(const MasterKeys& keys, ByteView pack, const std::string& what);

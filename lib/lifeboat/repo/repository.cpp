@@ -321,12 +321,21 @@ std::vector<std::optional<Bytes>> Repository::read_blob_run(const std::vector<Id
   return out;
 }
 
-Tree Repository::read_tree(const Id32& id) {
+Tree Repository::read_tree_blob(const Id32& id) {
   auto loc = m_index.find(id);
   if (loc && loc->type != BlobType::tree)
     throw IntegrityError("blob {} is used as a directory but is stored as data",
                          id.hex().substr(0, 16));
   return decode_tree(read_blob(id), "tree " + id.hex().substr(0, 16));
+}
+
+Tree Repository::read_tree(const Id32& id) {
+  Tree tree = read_tree_blob(id);
+  if (!tree.parts.empty())
+    join_parts(
+        tree, [&](const Id32& part) { return read_tree_blob(part); },
+        "tree " + id.hex().substr(0, 16));
+  return tree;
 }
 
 std::vector<KeySlot> Repository::slots() { return read_slots(*m_storage); }

@@ -78,7 +78,10 @@ class Repository {
   // ids do not share a pack): the caller then reads it alone with read_blob, which tries
   // every stored copy and throws the precise error.
   std::vector<std::optional<Bytes>> read_blob_run(const std::vector<Id32>& ids);
+  // A directory's listing; a long one is read from all its parts (tree.parts names them).
   Tree read_tree(const Id32& id);
+  // One tree blob as stored: the head of a long listing holds only the ids of its parts.
+  Tree read_tree_blob(const Id32& id);
   // Opens one stored blob already fetched; throws IntegrityError naming the pack on failure.
   Bytes decode_blob(const PackInfo& pack, const BlobEntry& entry, ByteView stored);
   crypto::Key32 pack_key(const PackInfo& pack);

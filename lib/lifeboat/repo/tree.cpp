@@ -1,5 +1,7 @@
 #include "lifeboat/repo/tree.hpp"
 
+#include <xxhash.h>
+
 #include "lifeboat/repo/detail/cbor.hpp"
 
 namespace lifeboat::repo {
@@ -39,9 +41,18 @@ NodeType parse_type(const std::string& s, const char* what) {
 // stay the same (tests/unit/repo/decode_test.cpp compares the two on random trees).
 Bytes encode_tree(const Tree& tree) {
   Bytes out;
-  out.reserve(64 + tree.nodes.size() * 160);
+  out.reserve(64 + tree.nodes.size() * 160 + tree.parts.size() * 34);
   CborWriter w(out);
   w.map(2);
+  if (!tree.parts.empty()) {
+    if (!tree.nodes.empty()) throw Error(Exit::failure, "internal: a tree with nodes and parts");
+    w.text("parts");
+    w.array(tree.parts.size());
+    for (auto& id : tree.parts) w.bytes(id.view());
+    w.text("v");
+    w.uint(1);
+    return out;
+  }
   w.text("nodes");
   w.array(tree.nodes.size());
   for (auto& n : tree.nodes) {
@@ -122,9 +133,21 @@ Tree decode_tree(ByteView data, const std::string& what_s) {
   try {
     Json j = from_cbor(data, what);
     if (get_uint(j, "v", what) != 1) throw IntegrityError("{} has an unknown version", what);
+    Tree t;
+    if (j.contains("parts")) {
+      const Json& parts = field(j, "parts", what);
+      if (j.contains("nodes") || !parts.is_array() || parts.empty())
+        throw IntegrityError("malformed {}: parts is not a list of parts", what);
+      t.parts.reserve(parts.size());
+      for (const Json& p : parts) {
+        Bytes id = as_bin(p, "parts", what);
+        if (id.size() != 32) throw IntegrityError("malformed {}: a part id is not 32 bytes", what);
+        t.parts.push_back(id_from(id));
+      }
+      return t;
+    }
     const Json& nodes = field(j, "nodes", what);
     if (!nodes.is_array()) throw IntegrityError("malformed {}: nodes is not a list", what);
-    Tree t;
     t.nodes.reserve(nodes.size());
     for (const Json& jn : nodes) {
       Node n;
@@ -181,6 +204,44 @@ Tree decode_tree(ByteView data, const std::string& what_s) {
     return t;
   } catch (const Json::exception& e) {
     throw IntegrityError("malformed {}: {}", what, e.what());
+  }
+}
+
+bool tree_part_ends(std::string_view name, size_t count) {
+  constexpr size_t k_min = 1024;
+  constexpr uint64_t k_mask = 4095;  // about one name in 4096 ends a part
+  return count >= k_tree_part_max ||
+         (count >= k_min && (XXH3_64bits(name.data(), name.size()) & k_mask) == 0);
+}
+
+Id32 save_tree_parts(Tree& tree, const std::function<Id32(Bytes)>& save) {
+  if (tree.nodes.size() <= k_tree_part_max) return save(encode_tree(tree));
+  Tree head, part;
+  for (auto& node : tree.nodes) {
+    part.nodes.push_back(std::move(node));
+    if (tree_part_ends(part.nodes.back().name, part.nodes.size())) {
+      head.parts.push_back(save(encode_tree(part)));
+      part.nodes.clear();
+    }
+  }
+  if (!part.nodes.empty()) head.parts.push_back(save(encode_tree(part)));
+  tree.nodes.clear();
+  return save(encode_tree(head));
+}
+
+void join_parts(Tree& head, const std::function<Tree(const Id32&)>& read_part,
+                const std::string& what) {
+  for (const Id32& id : head.parts) {
+    Tree part = read_part(id);
+    if (!part.parts.empty())
+      throw IntegrityError("malformed {}: its part {} is split again", what,
+                           id.hex().substr(0, 16));
+    if (head.nodes.empty()) {
+      head.nodes = std::move(part.nodes);
+      continue;
+    }
+    head.nodes.insert(head.nodes.end(), std::make_move_iterator(part.nodes.begin()),
+                      std::make_move_iterator(part.nodes.end()));
   }
 }
 

@@ -3,8 +3,10 @@
 // restorer validates names. Value types; thread-safe.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -42,10 +44,28 @@ struct Node {
 
 struct Tree {
   std::vector<Node> nodes;  // sorted by name, bytewise
+  // A long listing is stored in parts (docs/format/trees.md "Long directories"): the tree
+  // blob a directory names then holds only the ids of its parts, each a tree of nodes.
+  // decode_tree() of such a blob fills parts and no nodes; join_parts() reads the parts.
+  std::vector<Id32> parts;
 };
 
+// Encodes nodes, or, when parts is not empty, the list of parts (nodes must then be empty).
 Bytes encode_tree(const Tree& tree);
 // Throws IntegrityError when the data is not a well-formed tree.
 Tree decode_tree(ByteView data, const std::string& what);
+
+// Listings longer than this are stored in parts; a part holds at most this many nodes.
+inline constexpr size_t k_tree_part_max = 16384;
+// Whether a part of a long listing ends after the node `name`, the part then holding `count`
+// nodes: content-defined (a hash of the name), so that adding or removing an entry changes
+// one part, not every part after it.
+bool tree_part_ends(std::string_view name, size_t count);
+// Saves a listing through `save` (encoded tree in, blob id out): in parts when it is long.
+Id32 save_tree_parts(Tree& tree, const std::function<Id32(Bytes)>& save);
+// Appends the nodes of every part of `head` (read through read_part) to head.nodes, keeping
+// head.parts. A part that is itself split is malformed (IntegrityError).
+void join_parts(Tree& head, const std::function<Tree(const Id32&)>& read_part,
+                const std::string& what);
 
 }  // namespace lifeboat::repo

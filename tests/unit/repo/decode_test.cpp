@@ -1,9 +1,14 @@
 // Hostile or damaged encodings are rejected with IntegrityError, never a crash.
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
 #include "lifeboat/core/error.hpp"
+#include "lifeboat/crypto/crypto.hpp"
 #include "lifeboat/repo/index.hpp"
 #include "lifeboat/repo/keys.hpp"
 #include "lifeboat/repo/snapshot.hpp"
@@ -215,5 +220,136 @@ TEST_CASE("encode_tree writes the same bytes as the Json encoding, on random tre
       t.nodes.push_back(std::move(n));
     }
     REQUIRE(encode_tree(t) == json_tree(t));
+  }
+}
+
+TEST_CASE("pack headers and index files are the same bytes as the Json encoding", "[repo]") {
+  using Json = nlohmann::json;
+  auto bin = [](ByteView b) {
+    auto* p = reinterpret_cast<const std::uint8_t*>(b.data());
+    return Json::binary(std::vector<std::uint8_t>(p, p + b.size()));
+  };
+  auto bytes = [](const std::vector<std::uint8_t>& v) {
+    auto* p = reinterpret_cast<const std::byte*>(v.data());
+    return Bytes(p, p + v.size());
+  };
+  // As first written (through nlohmann::json): index files and pack ids depend on these bytes.
+  auto json_header = [&](const PackHeader& h) {
+    Json blobs = Json::array();
+    for (auto& b : h.blobs)
+      blobs.push_back(
+          Json::array({bin(b.id.view()), static_cast<int>(b.type), b.offset, b.length, b.raw_length,
+                       b.compressed ? 1 : 0, bin(ByteView(b.xxh.data(), b.xxh.size()))}));
+    return bytes(
+        Json::to_cbor(Json{{"v", 1},
+                           {"epoch", h.wrap.epoch},
+                           {"eph", bin(ByteView(h.wrap.ephemeral_public.data(), 32))},
+                           {"key", bin(ByteView(h.wrap.wrapped.data(), h.wrap.wrapped.size()))},
+                           {"blobs", blobs}}));
+  };
+  std::mt19937_64 rng(20261123);
+  const std::vector<uint32_t> edges = {0, 1, 23, 24, 255, 256, 65535, 65536, UINT32_MAX};
+  auto number = [&] { return rng() % 2 ? edges[rng() % edges.size()] : uint32_t(rng()); };
+  for (int round = 0; round < 50; ++round) {
+    std::vector<PackRecord> records(rng() % 4);
+    Json packs = Json::array();
+    for (auto& r : records) {
+      for (auto& b : r.id.bytes) b = std::byte(rng());
+      r.size = rng() >> (rng() % 64);
+      r.header.wrap.epoch = number();
+      for (auto& b : r.header.wrap.ephemeral_public) b = std::byte(rng());
+      for (auto& b : r.header.wrap.wrapped) b = std::byte(rng());
+      for (size_t n = std::vector<size_t>{0, 1, 23, 24, 300}[rng() % 5]; n > 0; --n) {
+        BlobEntry e;
+        for (auto& b : e.id.bytes) b = std::byte(rng());
+        e.type = rng() % 2 ? BlobType::tree : BlobType::data;
+        e.offset = number();
+        e.length = number();
+        e.raw_length = number();
+        e.compressed = rng() % 2;
+        for (auto& b : e.xxh) b = std::byte(rng());
+        r.header.blobs.push_back(e);
+      }
+      Bytes h = json_header(r.header);
+      REQUIRE(encode_pack_header(r.header) == h);
+      packs.push_back(Json{{"id", bin(r.id.view())}, {"size", r.size}, {"header", bin(h)}});
+    }
+    REQUIRE(encode_index(records) == bytes(Json::to_cbor(Json{{"v", 1}, {"packs", packs}})));
+  }
+}
+
+TEST_CASE("a long listing is stored in parts, and read back whole", "[repo]") {
+  std::map<Id32, Bytes> blobs;
+  auto save = [&](Bytes data) {
+    Id32 id = crypto::sha256(data);
+    blobs[id] = std::move(data);
+    return id;
+  };
+  auto read = [&](const Id32& id) { return decode_tree(blobs.at(id), "part"); };
+  auto listing = [](size_t n, const std::string& extra) {
+    Tree t;
+    for (size_t i = 0; i < n; ++i) {
+      Node node;
+      node.name = fmt::format("entry-{:07}", i);
+      t.nodes.push_back(node);
+    }
+    if (!extra.empty()) {
+      Node node;
+      node.name = extra;
+      t.nodes.push_back(node);
+      std::sort(t.nodes.begin(), t.nodes.end(),
+                [](const Node& a, const Node& b) { return a.name < b.name; });
+    }
+    return t;
+  };
+  SECTION("a short listing is one plain tree") {
+    Tree t = listing(k_tree_part_max, "");
+    Tree back = decode_tree(blobs.at(save_tree_parts(t, save)), "tree");
+    CHECK(back.parts.empty());
+    CHECK(back.nodes.size() == k_tree_part_max);
+  }
+  SECTION("a long one is split, every part bounded, and joins back in order") {
+    Tree t = listing(100000, "");
+    Tree head = decode_tree(blobs.at(save_tree_parts(t, save)), "tree");
+    REQUIRE(head.nodes.empty());
+    CHECK(head.parts.size() > 6);  // about one part per 4096 + 1024 names
+    for (auto& p : head.parts) CHECK(read(p).nodes.size() <= k_tree_part_max);
+    join_parts(head, read, "tree");
+    REQUIRE(head.nodes.size() == 100000);
+    for (size_t i = 0; i < head.nodes.size(); ++i)
+      REQUIRE(head.nodes[i].name == fmt::format("entry-{:07}", i));
+  }
+  SECTION("one more entry changes about one part, not every part after it") {
+    Tree a = listing(100000, ""), b = listing(100000, "entry-0000500x");
+    Tree ha = decode_tree(blobs.at(save_tree_parts(a, save)), "tree");
+    Tree hb = decode_tree(blobs.at(save_tree_parts(b, save)), "tree");
+    std::set<Id32> old(ha.parts.begin(), ha.parts.end());
+    size_t changed = 0;
+    for (auto& p : hb.parts) changed += !old.count(p);
+    CHECK(changed == 1);
+  }
+  SECTION("a part that is split again is malformed") {
+    Tree t = listing(40000, "");
+    Id32 head_id = save_tree_parts(t, save);
+    Tree head = decode_tree(blobs.at(head_id), "tree");
+    head.parts.push_back(head_id);  // a hostile head naming itself as a part
+    CHECK_THROWS_AS(join_parts(head, read, "tree"), IntegrityError);
+  }
+  SECTION("nodes and parts together, or empty parts, are malformed") {
+    using Json = nlohmann::json;
+    auto cbor = [](const Json& j) {
+      auto v = Json::to_cbor(j);
+      auto* p = reinterpret_cast<const std::byte*>(v.data());
+      return Bytes(p, p + v.size());
+    };
+    Json id = Json::binary(std::vector<std::uint8_t>(32, 7));
+    CHECK_THROWS_AS(decode_tree(cbor({{"v", 1}, {"parts", Json::array()}}), "t"), IntegrityError);
+    CHECK_THROWS_AS(decode_tree(cbor({{"v", 1}, {"parts", {id}}, {"nodes", Json::array()}}), "t"),
+                    IntegrityError);
+    CHECK_THROWS_AS(
+        decode_tree(cbor({{"v", 1}, {"parts", {Json::binary(std::vector<std::uint8_t>(31, 7))}}}),
+                    "t"),
+        IntegrityError);
+    CHECK(decode_tree(cbor({{"v", 1}, {"parts", {id}}}), "t").parts.size() == 1);
   }
 }

@@ -52,7 +52,7 @@ Forged forge(const std::string& url, bool first) {
     n.mode = 0644;
     n.size = f.data.size();
     n.content.push_back({data_id, 0});
-    Bytes tree = repo::encode_tree(repo::Tree{{n}});
+    Bytes tree = repo::encode_tree(repo::Tree{{n}, {}});
     tree_id = repo->mac().compute(tree);
     saver.save(repo::BlobType::tree, tree_id, tree);
     saver.flush();

@@ -159,7 +159,7 @@ void write_backup(const std::string& url, const repo::Secret& secret,
   for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
     auto& nodes = it->second;
     std::sort(nodes.begin(), nodes.end(), [](auto& a, auto& b) { return a.name < b.name; });
-    Id32 tree = save(repo::BlobType::tree, repo::encode_tree(repo::Tree{nodes}));
+    Id32 tree = save(repo::BlobType::tree, repo::encode_tree(repo::Tree{nodes, {}}));
     if (it->first.empty()) {
       root = tree;
       continue;

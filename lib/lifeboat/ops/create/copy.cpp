@@ -47,9 +47,12 @@ class Copier {
         if (item.hole == 0) item.chunk = blob(item.chunk);
       if (node.subtree) node.subtree = tree(*node.subtree, depth + 1);
     }
-    Bytes data = repo::encode_tree(t);
-    Id32 id = m_dst.mac().compute(data);
-    m_saver.save(repo::BlobType::tree, id, std::move(data));
+    t.parts.clear();  // split again below if long (parts' ids differ under another key)
+    Id32 id = repo::save_tree_parts(t, [&](Bytes data) {
+      Id32 part = m_dst.mac().compute(data);
+      m_saver.save(repo::BlobType::tree, part, std::move(data));
+      return part;
+    });
     m_trees.emplace(src_id, id);
     return id;
   }

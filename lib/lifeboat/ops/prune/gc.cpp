@@ -321,17 +321,18 @@ class Collector {
     if (depth > k_max_depth || stack_low())
       throw IntegrityError("snapshot {}: directories nested more than {} deep; prune refuses",
                            snap.hex().substr(0, 12), depth - 1);
-    repo::Tree tree;
-    if (m_repo.index().contains(tid)) {
-      tree = m_repo.read_tree(tid);
-    } else if (auto it = m_condemned_blobs.find(tid); it != m_condemned_blobs.end()) {
-      tree = read_condemned_tree(tid, it->second.first, it->second.second);
-    } else {
+    auto read = [&](const Id32& id) {
+      if (m_repo.index().contains(id)) return m_repo.read_tree_blob(id);
+      if (auto it = m_condemned_blobs.find(id); it != m_condemned_blobs.end())
+        return read_condemned_tree(id, it->second.first, it->second.second);
       throw IntegrityError(
           "snapshot {} needs directory data {} that is not in the index; prune changed nothing "
           "(run backup-verify to see the damage)",
-          snap.hex().substr(0, 12), tid.hex().substr(0, 16));
-    }
+          snap.hex().substr(0, 12), id.hex().substr(0, 16));
+    };
+    repo::Tree tree = read(tid);
+    m_used.insert(tree.parts.begin(), tree.parts.end());  // a long listing's parts
+    repo::join_parts(tree, read, "tree " + tid.hex().substr(0, 16));
     for (auto& n : tree.nodes) {
       for (auto& c : n.content)
         if (!c.hole) m_used.insert(c.chunk);

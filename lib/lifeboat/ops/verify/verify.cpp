@@ -394,14 +394,19 @@ int run(repo::Repository& repo, const Options& o) {
     std::function<void(const Id32&, const std::string&, const std::string&, int)> find =
         [&](const Id32& tid, const std::string& path, const std::string& snap, int depth) {
           if (depth > 4096 || stack_low() || !visited.insert(tid).second) return;
-          if (damaged.count(tid)) {
+          auto lost = [&] {
             affected.push_back(fmt::format("snapshot {}: directory {}", snap,
                                            path.empty() ? "/" : printable(path)));
-            return;
-          }
+          };
+          if (damaged.count(tid)) return lost();
           repo::Tree tree;
           try {
-            tree = repo.read_tree(tid);
+            tree = repo.read_tree_blob(tid);
+            for (auto& part : tree.parts)
+              if (damaged.count(part)) return lost();
+            repo::join_parts(
+                tree, [&](const Id32& part) { return repo.read_tree_blob(part); },
+                "tree " + tid.hex().substr(0, 16));
           } catch (const IntegrityError&) {
             return;
           }

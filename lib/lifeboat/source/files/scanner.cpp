@@ -130,10 +130,11 @@ std::string Scanner::group_name(uint32_t gid) {
 Id32 Scanner::save_tree(Tree& tree) {
   std::sort(tree.nodes.begin(), tree.nodes.end(),
             [](const Node& a, const Node& b) { return a.name < b.name; });
-  Bytes data = repo::encode_tree(tree);
-  Id32 id = m_repo.mac().compute(data);
-  m_saver.save(repo::BlobType::tree, id, std::move(data));
-  return id;
+  return repo::save_tree_parts(tree, [&](Bytes data) {
+    Id32 id = m_repo.mac().compute(data);
+    m_saver.save(repo::BlobType::tree, id, std::move(data));
+    return id;
+  });
 }
 
 void Scanner::read_xattrs(int fd, const std::string& proc, const std::string& path, Node& node) {
@@ -391,28 +392,47 @@ Id32 Scanner::scan_dir(int fd, const std::string& path, uint64_t root_dev) {
     ::closedir(d);
   }
   std::sort(names.begin(), names.end());
-  Tree tree;
-  tree.nodes.reserve(names.size());  // readers fill files' nodes in place: they must not move
+  // A long listing is saved in parts as it goes, so that no more than one part's nodes are
+  // held (docs/format/trees.md "Long directories").
+  const bool split = names.size() > repo::k_tree_part_max;
+  Tree tree, head;
+  // Readers fill files' nodes in place: they must not move.
+  tree.nodes.reserve(std::min(names.size(), repo::k_tree_part_max));
   DirWait wait;
+  // Waits for the readers of the nodes so far; files that could not be read (reported) are
+  // left out, as if they had not been listed.
+  auto settle = [&] {
+    wait_dir(wait);
+    {
+      std::lock_guard lock(m_mutex);
+      if (m_error) std::rethrow_exception(m_error);
+    }
+    std::sort(wait.failed.rbegin(), wait.failed.rend());
+    for (size_t i : wait.failed)
+      tree.nodes.erase(tree.nodes.begin() + static_cast<std::ptrdiff_t>(i));
+    wait.failed.clear();
+  };
   {
     WaitGuard guard{*this, wait};  // even when unwinding, no reader is left writing a node
     for (auto& name : names) {
       std::string child = join(path, name);
       if (!m_options->excludes.empty() && m_options->excludes.matches(child)) continue;
       Node& node = tree.nodes.emplace_back();
-      if (!scan_entry(fd, name, child, root_dev, node, &wait, tree.nodes.size() - 1))
+      if (!scan_entry(fd, name, child, root_dev, node, &wait, tree.nodes.size() - 1)) {
         tree.nodes.pop_back();
+        continue;
+      }
+      if (split && repo::tree_part_ends(name, tree.nodes.size())) {
+        settle();
+        head.parts.push_back(save_tree(tree));
+        tree.nodes.clear();
+      }
     }
   }
-  {
-    std::lock_guard lock(m_mutex);
-    if (m_error) std::rethrow_exception(m_error);
-  }
-  // Files that could not be read (reported) are left out, as if they had not been listed.
-  std::sort(wait.failed.rbegin(), wait.failed.rend());
-  for (size_t i : wait.failed)
-    tree.nodes.erase(tree.nodes.begin() + static_cast<std::ptrdiff_t>(i));
-  return save_tree(tree);
+  settle();
+  if (!split) return save_tree(tree);
+  if (!tree.nodes.empty()) head.parts.push_back(save_tree(tree));
+  return save_tree(head);
 }
 
 // Readers: files are opened and checked by the walk, then read, chunked and hashed by a pool
