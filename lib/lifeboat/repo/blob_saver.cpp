@@ -2,11 +2,15 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <utility>
 
 namespace lifeboat::repo {
 
 namespace {
 constexpr size_t k_packs_per_index = 64;
+// ... or fewer packs of many small blobs: an index file is encoded, sealed and read back in
+// memory at once, about 200 bytes a blob.
+constexpr size_t k_blobs_per_index = 100000;
 
 // Test tuning (docs/testing.md): smaller packs and more frequent index files, so that a crash
 // test on a few megabytes reaches every phase a large backup has (packs stored but not yet
@@ -172,8 +176,10 @@ void BlobSaver::upload_loop() {
       m_stats.packs_written++;
       // Kept for the next pack (as many as there are workers): its pages are mapped already.
       if (m_spare_packs.size() < m_workers.size()) m_spare_packs.push_back(std::move(up.bytes));
+      m_unindexed_blobs += up.record.header.blobs.size();
       m_unindexed.push_back(std::move(up.record));
-      if (m_unindexed.size() >= m_packs_per_index) write_index_locked(lock);
+      if (m_unindexed.size() >= m_packs_per_index || m_unindexed_blobs >= k_blobs_per_index)
+        write_index_locked(lock);
     } catch (...) {
       std::lock_guard lock(m_mutex);
       if (!m_error) m_error = std::current_exception();
@@ -190,6 +196,7 @@ void BlobSaver::upload_loop() {
 void BlobSaver::write_index_locked(std::unique_lock<std::mutex>& lock) {
   std::vector<PackRecord> records = std::move(m_unindexed);
   m_unindexed.clear();
+  size_t blobs = std::exchange(m_unindexed_blobs, 0);
   lock.unlock();
   try {
     if (m_index_guard) m_index_guard();
@@ -197,6 +204,7 @@ void BlobSaver::write_index_locked(std::unique_lock<std::mutex>& lock) {
   } catch (...) {
     lock.lock();
     m_unindexed.insert(m_unindexed.end(), records.begin(), records.end());
+    m_unindexed_blobs += blobs;
     throw;
   }
   lock.lock();

@@ -98,6 +98,7 @@ class BlobSaver {
   std::exception_ptr m_error;
   std::unordered_set<Id32, Id32Hash> m_pending;
   std::vector<PackRecord> m_unindexed;
+  size_t m_unindexed_blobs = 0;  // in m_unindexed's packs
   SaverStats m_stats;
   std::vector<std::unique_ptr<Worker>> m_workers;
   std::deque<Upload> m_uploads;

@@ -36,27 +36,65 @@ Bytes encode_index(const std::vector<PackRecord>& packs) {
 
 std::vector<PackRecord> decode_index(ByteView data, const std::string& what_s) {
   const char* what = what_s.c_str();
-  try {
-    Json j = from_cbor(data, what);
-    if (get_uint(j, "v", what) != 1) throw IntegrityError("{} has an unknown version", what);
-    const Json& packs = field(j, "packs", what);
-    if (!packs.is_array()) throw IntegrityError("malformed {}: packs is not a list", what);
-    std::vector<PackRecord> out;
-    out.reserve(packs.size());
-    for (const Json& p : packs) {
-      PackRecord r;
-      r.id = get_id(p, "id", what);
-      r.size = get_uint(p, "size", what);
-      r.header = decode_pack_header(get_bin(p, "header", what), what_s);
-      for (auto& b : r.header.blobs)
-        if (uint64_t{b.offset} + b.length > r.size)
-          throw IntegrityError("malformed {}: blob beyond the end of pack {}", what, r.id.hex());
-      out.push_back(std::move(r));
+  check_shape(data, what);
+  CborReader r(data, what);
+  std::vector<PackRecord> out;
+  uint64_t version = 0;
+  bool have_version = false, have_packs = false;
+  for (uint64_t n = r.map("index"); n > 0; --n) {
+    std::string_view key = r.text("key");
+    if (key == "v" && !have_version) {
+      version = r.uint("v");
+      have_version = true;
+    } else if (key == "packs" && !have_packs) {
+      have_packs = true;
+      uint64_t count = r.array("packs");
+      // A pack's entry takes at least 64 bytes: a hostile count costs no more than the data.
+      out.reserve(static_cast<size_t>(std::min<uint64_t>(count, data.size() / 64)));
+      for (; count > 0; --count) {
+        PackRecord rec;
+        bool id = false, size = false, header = false;
+        for (uint64_t m = r.map("pack"); m > 0; --m) {
+          std::string_view k = r.text("key");
+          if (k == "id" && !id) {
+            ByteView b = r.bytes("id");
+            if (b.size() != 32)
+              throw IntegrityError("malformed {}: field 'id' is not 32 bytes", what);
+            rec.id = id_from(b);
+            id = true;
+          } else if (k == "size" && !size) {
+            rec.size = r.uint("size");
+            size = true;
+          } else if (k == "header" && !header) {
+            rec.header = decode_pack_header(r.bytes("header"), what_s);
+            header = true;
+          } else if (k == "id" || k == "size" || k == "header") {
+            throw IntegrityError("malformed {}: '{}' twice", what, k);
+          } else {
+            r.skip();
+          }
+        }
+        if (!id || !size || !header)
+          throw IntegrityError("malformed {}: field '{}' missing", what,
+                               !id     ? "id"
+                               : !size ? "size"
+                                       : "header");
+        for (auto& b : rec.header.blobs)
+          if (uint64_t{b.offset} + b.length > rec.size)
+            throw IntegrityError("malformed {}: blob beyond the end of pack {}", what,
+                                 rec.id.hex());
+        out.push_back(std::move(rec));
+      }
+    } else if (key == "v" || key == "packs") {
+      throw IntegrityError("malformed {}: '{}' twice", what, key);
+    } else {
+      r.skip();
     }
-    return out;
-  } catch (const Json::exception& e) {
-    throw IntegrityError("malformed {}: {}", what, e.what());
   }
+  if (!have_version) throw IntegrityError("malformed {}: field 'v' missing", what);
+  if (version != 1) throw IntegrityError("{} has an unknown version", what);
+  if (!have_packs) throw IntegrityError("malformed {}: field 'packs' missing", what);
+  return out;
 }
 
 void Index::add_pack(const PackRecord& r) {

@@ -2,6 +2,8 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
+
 #include "lifeboat/repo/detail/cbor.hpp"
 
 namespace lifeboat::repo {
@@ -144,6 +146,12 @@ Tree decode_tree(ByteView data, const std::string& what_s) {
         if (id.size() != 32) throw IntegrityError("malformed {}: a part id is not 32 bytes", what);
         t.parts.push_back(id_from(id));
       }
+      // Each part once: a listing is then never longer than the tree data actually stored
+      // (a hostile head naming one part a million times would multiply it).
+      std::vector<Id32> sorted = t.parts;
+      std::sort(sorted.begin(), sorted.end());
+      if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+        throw IntegrityError("malformed {}: a part is named twice", what);
       return t;
     }
     const Json& nodes = field(j, "nodes", what);

@@ -106,6 +106,63 @@ inline void check_shape(ByteView b, const char* what, size_t max_depth = 16) {
   if (pos != b.size()) throw bad("trailing bytes");
 }
 
+// Reads CBOR items in order without building a Json (index files and pack headers, where a
+// Json costs hundreds of bytes per blob). Run check_shape first: the reader then relies on
+// well-formed lengths and nesting, but still checks the type of every item it is asked for.
+class CborReader {
+ public:
+  CborReader(ByteView b, const char* what) : m_b(b), m_what(what) {}
+  uint64_t uint(const char* name) { return head(0, name, "an unsigned integer"); }
+  ByteView bytes(const char* name) { return take(head(2, name, "a byte string")); }
+  std::string_view text(const char* name) {
+    ByteView t = take(head(3, name, "a text string"));
+    return {reinterpret_cast<const char*>(t.data()), t.size()};
+  }
+  uint64_t array(const char* name) { return head(4, name, "a list"); }
+  uint64_t map(const char* name) { return head(5, name, "a map"); }
+  // Skips one item of any type, with everything nested in it.
+  void skip() {
+    for (uint64_t left = 1; left > 0; --left) {
+      auto [major, value] = next();
+      if (major == 2 || major == 3) take(value);
+      if (major == 4) left += value;
+      if (major == 5) left += 2 * value;
+      if (major == 6) left += 1;
+    }
+  }
+
+ private:
+  std::pair<unsigned, uint64_t> next() {
+    if (m_pos >= m_b.size()) throw IntegrityError("malformed {}: truncated", m_what);
+    auto ib = static_cast<uint8_t>(m_b[m_pos++]);
+    unsigned ai = ib & 31;
+    uint64_t value = ai;
+    if (ai >= 24 && ai <= 27) {
+      size_t n = size_t{1} << (ai - 24);
+      if (m_b.size() - m_pos < n) throw IntegrityError("malformed {}: truncated", m_what);
+      value = 0;
+      for (size_t i = 0; i < n; ++i) value = (value << 8) | static_cast<uint8_t>(m_b[m_pos++]);
+    } else if (ai > 27) {
+      throw IntegrityError("malformed {}: indefinite or reserved CBOR length", m_what);
+    }
+    return {static_cast<unsigned>(ib >> 5), value};
+  }
+  uint64_t head(unsigned major, const char* name, const char* type) {
+    auto [m, value] = next();
+    if (m != major) throw IntegrityError("malformed {}: field '{}' is not {}", m_what, name, type);
+    return value;
+  }
+  ByteView take(uint64_t n) {
+    if (n > m_b.size() - m_pos) throw IntegrityError("malformed {}: truncated", m_what);
+    ByteView out = m_b.subspan(m_pos, static_cast<size_t>(n));
+    m_pos += static_cast<size_t>(n);
+    return out;
+  }
+  ByteView m_b;
+  size_t m_pos = 0;
+  const char* m_what;
+};
+
 // Parses CBOR; throws IntegrityError naming what on malformed input.
 inline Json from_cbor(ByteView b, const char* what) {
   check_shape(b, what);
