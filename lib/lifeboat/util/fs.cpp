@@ -73,13 +73,18 @@ void fsync_dir(const std::string& dir) {
 }
 
 void write_file_atomic(const std::string& path, ByteView data, unsigned mode) {
+  write_file_atomic(
+      path, [&](const std::function<void(ByteView)>& put) { put(data); }, mode);
+}
+
+void write_file_atomic(const std::string& path, const Producer& produce, unsigned mode) {
   auto slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
   std::string tmp = fmt::format("{}.tmp-{:x}", path, std::random_device{}());
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (!fd) throw Error(Exit::failure, "unable to create '{}': {}", tmp, errno_text(errno));
   try {
-    write_all(fd.get(), data, tmp);
+    produce([&](ByteView piece) { write_all(fd.get(), piece, tmp); });
     if (::fsync(fd.get()) != 0)
       throw Error(Exit::failure, "unable to fsync '{}': {}", tmp, errno_text(errno));
   } catch (...) {

@@ -3,6 +3,8 @@
 // Thread-safe: no shared state.
 #pragma once
 
+#include <functional>
+
 #include <optional>
 #include <string>
 #include <utility>
@@ -42,6 +44,9 @@ std::string errno_text(int err);
 std::optional<Bytes> read_file(const std::string& path);
 // Writes data to path via a temporary file, fsync and rename (then fsyncs the directory).
 void write_file_atomic(const std::string& path, ByteView data, unsigned mode = 0600);
+// The same, with the content written piece by piece: produce calls put for each piece.
+using Producer = std::function<void(const std::function<void(ByteView)>& put)>;
+void write_file_atomic(const std::string& path, const Producer& produce, unsigned mode = 0600);
 // Creates a directory and its parents (like mkdir -p).
 void make_dirs(const std::string& path, unsigned mode = 0700);
 // Writes all of data to fd, retrying on EINTR and short writes; throws on error.

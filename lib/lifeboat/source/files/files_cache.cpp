@@ -88,25 +88,41 @@ const CacheEntry* FilesCache::find(const std::string& file) const {
 
 void FilesCache::put(const std::string& file, CacheEntry entry) { m_new[file] = std::move(entry); }
 
+void FilesCache::keep(const std::string& file) {
+  auto node = m_old.extract(file);
+  if (!node.empty()) m_new.insert(std::move(node));
+}
+
+// Written in pieces of about 1 MiB: a cache of a million files is over 100 MB.
 void FilesCache::save(const std::string& path) const {
-  Bytes out = to_bytes(k_magic);
-  put_u64(out, m_new.size());
-  for (auto& [name, e] : m_new) {
-    put_u64(out, name.size());
-    append(out, as_bytes(name));
-    put_u64(out, e.inode);
-    put_u64(out, e.size);
-    put_u64(out, static_cast<uint64_t>(e.mtime_ns));
-    put_u64(out, static_cast<uint64_t>(e.ctime_ns));
-    put_u64(out, e.content.size());
-    for (auto& item : e.content) {
-      put_u64(out, item.hole);
-      if (!item.hole) append(out, item.chunk.view());
-    }
-  }
   auto slash = path.rfind('/');
   if (slash != std::string::npos) fs::make_dirs(path.substr(0, slash), 0700);
-  fs::write_file_atomic(path, out, 0600);
+  fs::write_file_atomic(
+      path,
+      [&](const std::function<void(ByteView)>& put) {
+        Bytes out = to_bytes(k_magic);
+        out.reserve(1 << 20);
+        put_u64(out, m_new.size());
+        for (auto& [name, e] : m_new) {
+          put_u64(out, name.size());
+          append(out, as_bytes(name));
+          put_u64(out, e.inode);
+          put_u64(out, e.size);
+          put_u64(out, static_cast<uint64_t>(e.mtime_ns));
+          put_u64(out, static_cast<uint64_t>(e.ctime_ns));
+          put_u64(out, e.content.size());
+          for (auto& item : e.content) {
+            put_u64(out, item.hole);
+            if (!item.hole) append(out, item.chunk.view());
+          }
+          if (out.size() >= (1 << 20)) {
+            put(out);
+            out.clear();
+          }
+        }
+        put(out);
+      },
+      0600);
 }
 
 }  // namespace lifeboat::source::files

@@ -26,6 +26,9 @@ class FilesCache {
   static FilesCache load(const std::string& path);
   const CacheEntry* find(const std::string& file) const;
   void put(const std::string& file, CacheEntry entry);
+  // Carries an unchanged file's entry over to this run's, without a copy (find's entry then
+  // belongs to the new cache).
+  void keep(const std::string& file);
   // Writes the entries put during this run (atomically, mode 0600).
   void save(const std::string& path) const;
 

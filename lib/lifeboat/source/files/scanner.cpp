@@ -319,7 +319,7 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
         node.content = cached->content;
         std::lock_guard lock(m_mutex);
         m_stats.files_unchanged++;
-        m_cache.put(path, *cached);
+        m_cache.keep(path);
         return true;
       }
       struct timespec start {};
