@@ -70,6 +70,15 @@ jcheck "--no-cache: files_new == 0, and all $nfiles files are counted" "$T/b5.js
 jcheck "--no-cache: nothing new to store (bytes_added < 4096: metadata only)" "$T/b5.json" "d['bytes_added'] < 4096"
 expect_exit 0 "after --no-cache the cache is used again" -- backup-create --json "$I"
 jcheck "cached again: bytes_read == 0" "$T/stdout" "d['bytes_read'] == 0 and d['files_unchanged'] == $nfiles"
+cache=$(find "$LIFEBOAT_CACHE_DIR" -name 'files-default')
+check "the files cache is one file, no spool left beside it" \
+  test -f "$cache" -a "$(find "$LIFEBOAT_CACHE_DIR" -name 'files-default*' | wc -l)" -eq 1
+truncate -s -5 "$cache"
+expect_exit 0 "backup with a truncated files cache --json" -- backup-create --json "$I"
+jcheck "truncated cache: every file read again" "$T/stdout" "d['bytes_read'] == $total and d['files_unchanged'] == 0"
+check "truncated cache: a warning names it" grep -q "files cache .* is damaged" "$T/stderr"
+expect_exit 0 "the rewritten cache is used" -- backup-create --json "$I"
+jcheck "rewritten cache: bytes_read == 0" "$T/stdout" "d['bytes_read'] == 0 and d['files_unchanged'] == $nfiles"
 
 # ---------------------------------------------------------------- two backups at once
 make_tree "$T/c1" 12 $((3 * 1024 * 1024))

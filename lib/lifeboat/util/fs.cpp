@@ -67,6 +67,20 @@ size_t read_full(int fd, std::byte* buf, size_t size, const std::string& what) {
   return done;
 }
 
+size_t pread_full(int fd, std::byte* buf, size_t size, uint64_t offset, const std::string& what) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pread(fd, buf + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(Exit::failure, "unable to read '{}': {}", what, errno_text(errno));
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
 void fsync_dir(const std::string& dir) {
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd) ::fsync(fd.get());

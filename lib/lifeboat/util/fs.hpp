@@ -53,6 +53,8 @@ void make_dirs(const std::string& path, unsigned mode = 0700);
 void write_all(int fd, ByteView data, const std::string& what);
 // Reads up to size bytes, retrying on EINTR and short reads; returns bytes read (< size at EOF).
 size_t read_full(int fd, std::byte* buf, size_t size, const std::string& what);
+// The same at offset (pread): returns bytes read (< size at end of file).
+size_t pread_full(int fd, std::byte* buf, size_t size, uint64_t offset, const std::string& what);
 void fsync_dir(const std::string& dir);
 
 }  // namespace lifeboat::fs

@@ -216,7 +216,7 @@ int run(repo::Repository& repo, const Options& o) {
   lock->release();
   if (!stream) {
     try {
-      cache.save(cache_path);
+      cache.save();
     } catch (const std::exception& e) {
       log::warn("unable to save the files cache: {}", e.what());
     }

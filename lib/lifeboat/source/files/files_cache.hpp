@@ -1,14 +1,21 @@
 // The files cache: for each absolute path backed up last time, the inode, size, mtime and
 // ctime it had and the content items it produced. A file whose stat still matches (and whose
 // chunks are all still indexed) is not read again. Stored per repository and job in the
-// cache directory. Not thread-safe.
+// cache directory.
+//
+// Memory stays small whatever the number of files: last run's cache is read from its file
+// by offset (16 bytes in memory per file: a hash of the path and where its record starts,
+// through a read window that makes lookups in walk order sequential reads), and this run's
+// entries are spooled to an unlinked temporary file beside it until save. Not thread-safe.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "lifeboat/repo/tree.hpp"
+#include "lifeboat/util/fs.hpp"
 
 namespace lifeboat::source::files {
 
@@ -22,19 +29,41 @@ struct CacheEntry {
 
 class FilesCache {
  public:
-  // Loads path; an absent or unreadable cache is empty (it is only an accelerator).
+  // A cache that finds nothing and records nothing (streams have no files to remember).
+  FilesCache() = default;
+  // Opens the cache at path; an absent, unreadable or damaged cache is empty (it is only an
+  // accelerator). save() writes this run's entries back to path.
   static FilesCache load(const std::string& path);
-  const CacheEntry* find(const std::string& file) const;
-  void put(const std::string& file, CacheEntry entry);
-  // Carries an unchanged file's entry over to this run's, without a copy (find's entry then
-  // belongs to the new cache).
-  void keep(const std::string& file);
-  // Writes the entries put during this run (atomically, mode 0600).
-  void save(const std::string& path) const;
+
+  // The entry recorded for file last time, if any.
+  std::optional<CacheEntry> find(const std::string& file);
+  // Records file's entry for this run's cache.
+  void put(const std::string& file, const CacheEntry& entry);
+  // Replaces the cache file with this run's entries (atomically, mode 0600). Throws on failure.
+  void save();
+  // Files recorded by put so far.
+  uint64_t recorded() const { return m_count; }
 
  private:
-  std::unordered_map<std::string, CacheEntry> m_old;
-  std::unordered_map<std::string, CacheEntry> m_new;
+  struct Slot {
+    uint64_t hash;
+    uint64_t offset;
+  };
+  ByteView old_bytes(uint64_t offset, uint64_t size);
+  void flush();
+
+  std::string m_path;
+  // Last run's cache.
+  fs::UniqueFd m_old;
+  uint64_t m_old_size = 0;
+  std::vector<Slot> m_slots;  // sorted by hash
+  Bytes m_window;
+  uint64_t m_window_at = 0;
+  // This run's.
+  fs::UniqueFd m_spool;
+  Bytes m_pending;
+  uint64_t m_count = 0;
+  bool m_failed = false;
 };
 
 }  // namespace lifeboat::source::files

@@ -310,16 +310,16 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
     case NodeType::file: {
       node.size = static_cast<uint64_t>(st.st_size);
       read_xattrs(-1, proc_path(dirfd, name), path, node);
-      const CacheEntry* cached = m_cache.find(path);
+      std::optional<CacheEntry> cached = m_cache.find(path);
       bool same = cached && cached->inode == st.st_ino && cached->size == node.size &&
                   cached->mtime_ns == node.mtime_ns && cached->ctime_ns == ns_of(st.st_ctim);
       if (same && m_options->use_cache &&
           std::all_of(cached->content.begin(), cached->content.end(),
                       [&](const ContentItem& c) { return c.hole || m_saver.known(c.chunk); })) {
-        node.content = cached->content;
         std::lock_guard lock(m_mutex);
         m_stats.files_unchanged++;
-        m_cache.keep(path);
+        m_cache.put(path, *cached);
+        node.content = std::move(cached->content);
         return true;
       }
       struct timespec start {};
@@ -338,7 +338,7 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
       // Size and times as of the open file, which is what is read.
       node.size = static_cast<uint64_t>(fst.st_size);
       node.mtime_ns = ns_of(fst.st_mtim);
-      FileTask task{std::move(fd), path,          fst, &node, cached != nullptr,
+      FileTask task{std::move(fd), path,          fst, &node, cached.has_value(),
                     same,          read_start_ns, dir, index};
       if (!dir) return read_file(task, m_chunker);
       submit(std::move(task));
