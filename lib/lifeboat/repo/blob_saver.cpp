@@ -80,7 +80,10 @@ bool BlobSaver::save(BlobType type, const Id32& id, Bytes data) {
   if (m_use_index && m_repo.index().contains(id)) return false;
   std::unique_lock lock(m_mutex);
   rethrow_locked();
-  if (!m_pending.insert(id).second) return false;
+  if (m_pending.count(id)) return false;
+  // Stored since the check above (its pack entered the index, then its id left m_pending).
+  if (m_use_index && m_repo.index().contains(id)) return false;
+  m_pending.insert(id);
   m_batch_bytes += data.size();
   m_batch.push_back({type, id, std::move(data)});
   // Blobs go to the workers in batches of about 1 MiB: one wake-up per batch, not per blob
@@ -118,7 +121,7 @@ void BlobSaver::work(Worker& w) {
         writer.add_compressing(blob.id, blob.data);
         raw_bytes += blob.data.size();
         Bytes().swap(blob.data);  // in the pack writer now
-        if (writer.bytes() >= m_pack_target) store_pack(writer);
+        if (writer.bytes() >= m_pack_target || writer.count() >= k_pack_blobs) store_pack(writer);
       }
       std::lock_guard lock(m_mutex);
       m_stats.blobs_added += batch.size();
@@ -172,6 +175,10 @@ void BlobSaver::upload_loop() {
       // Only a stored pack enters the index, and an index file only names stored packs.
       m_repo.index().add_pack(up.record);
       std::unique_lock lock(m_mutex);
+      // The index answers for these blobs now (save() and known() ask it after m_pending):
+      // m_pending stays the size of what is in flight, not of the whole run.
+      if (m_use_index)
+        for (auto& b : up.record.header.blobs) m_pending.erase(b.id);
       m_stats.bytes_stored += up.bytes.size();
       m_stats.packs_written++;
       // Kept for the next pack (as many as there are workers): its pages are mapped already.

@@ -31,6 +31,9 @@ struct SaverStats {
 class BlobSaver {
  public:
   static constexpr size_t k_pack_target = 16u << 20;
+  // ... or this many blobs, whichever comes first: a pack of tiny blobs (a million small
+  // files) would otherwise have a header of ~200,000 entries, encoded and sealed at once.
+  static constexpr size_t k_pack_blobs = 16384;
   // workers = 0 picks the number of cores; uploads = 0 takes repo.transfers().
   BlobSaver(Repository& repo, unsigned workers = 0, unsigned uploads = 0);
   ~BlobSaver();
@@ -96,6 +99,7 @@ class BlobSaver {
   size_t m_busy = 0;
   bool m_stop = false;
   std::exception_ptr m_error;
+  // Blobs queued or being stored by this run; an id leaves once its pack is in the index.
   std::unordered_set<Id32, Id32Hash> m_pending;
   std::vector<PackRecord> m_unindexed;
   size_t m_unindexed_blobs = 0;  // in m_unindexed's packs

@@ -1,5 +1,7 @@
 // BlobSaver keeps several pack uploads in flight (the repository's transfers), never more,
-// and indexes only packs that were stored.
+// indexes only packs that were stored, and cuts packs of tiny blobs by count.
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -70,4 +72,39 @@ TEST_CASE("blob saver: uploads run on the repository's transfers, bounded", "[re
   size_t indexes = 0;
   plain->list("index/", [&](const storage::ObjectInfo&) { ++indexes; });
   CHECK(indexes == 1);
+}
+
+TEST_CASE("blob saver: packs of tiny blobs are cut at k_pack_blobs; ids are answered", "[repo]") {
+  repo::Secret secret{repo::Secret::Type::password, "saver test password", "test"};
+  auto plain = storage::open("mem://blob-saver-tiny");
+  repo::Repository::init(*plain, secret, {});
+  auto repo = repo::Repository::open(storage::open("mem://blob-saver-tiny"), secret);
+  repo->load_index();
+  constexpr size_t k_blobs = 3 * repo::BlobSaver::k_pack_blobs + 100;
+  std::vector<Id32> ids;
+  {
+    repo::BlobSaver saver(*repo, 1);
+    for (size_t i = 0; i < k_blobs; ++i) {
+      Bytes blob = to_bytes(fmt::format("tiny blob {}", i));
+      Id32 id = repo->mac().compute(blob);
+      ids.push_back(id);
+      CHECK(saver.save(repo::BlobType::data, id, blob));
+      CHECK_FALSE(saver.save(repo::BlobType::data, id, blob));  // queued or stored already
+      if (i % 997 == 0)
+        for (size_t k = 0; k <= i; k += 331) CHECK(saver.known(ids[k]));
+    }
+    saver.flush();
+    CHECK(saver.stats().packs_written == 4);
+    CHECK(saver.stats().blobs_added == k_blobs);
+    for (const auto& id : ids) CHECK_FALSE(saver.save(repo::BlobType::data, id, Bytes{}));
+  }
+  for (const auto& id : ids) CHECK(repo->index().contains(id));
+  size_t largest = 0;
+  for (const auto& p : repo->index().packs()) {
+    Bytes pack;
+    REQUIRE(plain->get(repo::object_key(repo::Kind::data_blob, p.id), pack));
+    auto header = repo::parse_pack_trailer(repo->keys(), pack, "pack");
+    largest = std::max(largest, header.blobs.size());
+  }
+  CHECK(largest == repo::BlobSaver::k_pack_blobs);
 }
