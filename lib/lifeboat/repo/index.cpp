@@ -97,6 +97,19 @@ std::vector<PackRecord> decode_index(ByteView data, const std::string& what_s) {
   return out;
 }
 
+namespace {
+// The latest additions wait in a hash map until they are an eighth of m_added (at least this
+// many), then are sorted and merged into it: the merges copy each entry about eight times
+// in all, and the map costs little beside the array.
+constexpr size_t k_fresh_min = 4096;
+
+template <class Array>
+auto lower_bound_id(const Array& a, const Id32& id) {
+  return std::lower_bound(a.begin(), a.end(), id,
+                          [](const auto& e, const Id32& x) { return e.id < x; });
+}
+}  // namespace
+
 void Index::add_pack(const PackRecord& r) {
   std::lock_guard lock(m_mutex);
   uint32_t pack_idx;
@@ -110,17 +123,42 @@ void Index::add_pack(const PackRecord& r) {
   }
   for (auto& b : r.header.blobs) {
     BlobLocation loc{pack_idx, b.offset, b.length, b.raw_length, b.type, b.compressed};
-    if (m_finalized)
-      m_recent.try_emplace(b.id, loc);
-    else
+    if (!m_finalized) {
       m_sorted.push_back({b.id, loc});
+      continue;
+    }
+    // Added during this run: the first location is kept.
+    auto a = lower_bound_id(m_added, b.id);
+    if (a != m_added.end() && a->id == b.id) continue;
+    m_fresh.try_emplace(b.id, loc);
+  }
+  if (m_fresh.size() >= std::max(k_fresh_min, m_added.size() / 8)) merge_fresh_locked();
+}
+
+// Sorts the fresh entries and merges them into m_added in place, from the back.
+void Index::merge_fresh_locked() {
+  std::vector<Entry> fresh;
+  fresh.reserve(m_fresh.size());
+  for (auto& [id, loc] : m_fresh) fresh.push_back({id, loc});
+  m_fresh = {};
+  std::sort(fresh.begin(), fresh.end(), [](const Entry& a, const Entry& b) { return a.id < b.id; });
+  size_t old = m_added.size();
+  m_added.resize(old + fresh.size());
+  size_t i = old, j = fresh.size(), k = old + fresh.size();
+  while (j > 0) {
+    if (i > 0 && fresh[j - 1].id < m_added[i - 1].id)
+      m_added[--k] = m_added[--i];
+    else
+      m_added[--k] = fresh[--j];
   }
 }
 
 void Index::finalize() {
   std::lock_guard lock(m_mutex);
-  for (auto& [id, loc] : m_recent) m_sorted.push_back({id, loc});
-  m_recent.clear();
+  for (auto& e : m_added) m_sorted.push_back(e);
+  for (auto& [id, loc] : m_fresh) m_sorted.push_back({id, loc});
+  m_added = {};
+  m_fresh = {};
   // By id, then in loading order (pack number), so that the first location stays first.
   std::sort(m_sorted.begin(), m_sorted.end(), [](const Entry& a, const Entry& b) {
     return a.id != b.id               ? a.id < b.id
@@ -128,12 +166,10 @@ void Index::finalize() {
                                       : a.loc.offset < b.loc.offset;
   });
   // The same blob listed twice for the same place (a pack in two index files) is one entry.
-  m_sorted.erase(std::unique(m_sorted.begin(), m_sorted.end(),
-                             [](const Entry& a, const Entry& b) {
-                               return a.id == b.id && a.loc.pack == b.loc.pack &&
-                                      a.loc.offset == b.loc.offset;
-                             }),
-                 m_sorted.end());
+  m_sorted.truncate(
+      std::unique(m_sorted.begin(), m_sorted.end(), [](const Entry& a, const Entry& b) {
+        return a.id == b.id && a.loc.pack == b.loc.pack && a.loc.offset == b.loc.offset;
+      }));
   m_sorted.shrink_to_fit();
   m_finalized = true;
 }
@@ -141,21 +177,23 @@ void Index::finalize() {
 std::vector<BlobLocation> Index::find_all(const Id32& id) const {
   std::lock_guard lock(m_mutex);
   std::vector<BlobLocation> out;
-  auto it = std::lower_bound(m_sorted.begin(), m_sorted.end(), id,
-                             [](const Entry& e, const Id32& x) { return e.id < x; });
-  for (; it != m_sorted.end() && it->id == id; ++it) out.push_back(it->loc);
-  auto r = m_recent.find(id);
-  if (r != m_recent.end()) out.push_back(r->second);
+  for (auto it = lower_bound_id(m_sorted, id); it != m_sorted.end() && it->id == id; ++it)
+    out.push_back(it->loc);
+  auto a = lower_bound_id(m_added, id);
+  if (a != m_added.end() && a->id == id) out.push_back(a->loc);
+  auto r = m_fresh.find(id);
+  if (r != m_fresh.end()) out.push_back(r->second);
   return out;
 }
 
 std::optional<BlobLocation> Index::find(const Id32& id) const {
   std::lock_guard lock(m_mutex);
-  auto it = std::lower_bound(m_sorted.begin(), m_sorted.end(), id,
-                             [](const Entry& e, const Id32& x) { return e.id < x; });
+  auto it = lower_bound_id(m_sorted, id);
   if (it != m_sorted.end() && it->id == id) return it->loc;
-  auto r = m_recent.find(id);
-  if (r != m_recent.end()) return r->second;
+  auto a = lower_bound_id(m_added, id);
+  if (a != m_added.end() && a->id == id) return a->loc;
+  auto r = m_fresh.find(id);
+  if (r != m_fresh.end()) return r->second;
   return std::nullopt;
 }
 
@@ -171,7 +209,7 @@ std::vector<PackInfo> Index::packs() const {
 
 size_t Index::blob_count() const {
   std::lock_guard lock(m_mutex);
-  return m_sorted.size() + m_recent.size();
+  return m_sorted.size() + m_added.size() + m_fresh.size();
 }
 
 BlobEntry Index::entry_for(const Id32& id, const BlobLocation& loc) const {

@@ -1,6 +1,8 @@
 // The index: which blob is where. Index files (index/<id>, sealed under the metadata key)
-// hold whole pack headers; the in-memory Index is a sorted array of compact entries
-// (about 52 bytes per blob) plus a hash map for blobs added during this run.
+// hold whole pack headers; the in-memory Index is a sorted array of compact entries (52 bytes
+// per blob) for the blobs loaded, another for the blobs added during this run, and a hash map
+// of the latest additions, merged into the latter once it holds an eighth as many (so about
+// 60 bytes per added blob).
 // Index is safe for concurrent find()/contains() with add_pack() (internal mutex).
 #pragma once
 
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "lifeboat/repo/pack.hpp"
+#include "lifeboat/util/pod_array.hpp"
 
 namespace lifeboat::repo {
 
@@ -54,10 +57,13 @@ class Index {
     Id32 id;
     BlobLocation loc;
   };
+  void merge_fresh_locked();
+
   mutable std::mutex m_mutex;
-  std::vector<Entry> m_sorted;
+  PodArray<Entry> m_sorted;  // loaded blobs; sorted by finalize()
   bool m_finalized = false;
-  std::unordered_map<Id32, BlobLocation, Id32Hash> m_recent;
+  PodArray<Entry> m_added;  // added after finalize(), sorted by id, no id twice
+  std::unordered_map<Id32, BlobLocation, Id32Hash> m_fresh;  // the latest, not in m_added
   std::deque<PackInfo> m_packs;  // deque: pack() references stay valid while adding
   std::unordered_map<Id32, uint32_t, Id32Hash> m_pack_ids;
 };
