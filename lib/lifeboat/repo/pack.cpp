@@ -145,7 +145,9 @@ PackWriter::Finished PackWriter::finish(Bytes buffer) {
   f.record.header.wrap = wrap_pack_key(m_keys, pack_key);
   f.bytes = std::move(buffer);
   f.bytes.clear();
-  f.bytes.reserve(m_bytes + 1024);
+  // Room for the header too (at most 69 bytes per blob, plus its envelope): growing the
+  // buffer to append it would copy the whole pack into one of twice its size.
+  f.bytes.reserve(m_bytes + 80 * m_pending.size() + 1024);
   f.record.header.blobs.reserve(m_pending.size());
   for (auto& p : m_pending) {
     BlobEntry e;
