@@ -338,6 +338,13 @@ Tree Repository::read_tree(const Id32& id) {
   return tree;
 }
 
+void Repository::visit_tree(const Id32& id, const std::function<void(Tree&)>& visit) {
+  Tree tree = read_tree_blob(id);
+  visit_parts(
+      tree, [&](const Id32& part) { return read_tree_blob(part); },
+      "tree " + id.hex().substr(0, 16), visit);
+}
+
 std::vector<KeySlot> Repository::slots() { return read_slots(*m_storage); }
 
 void Repository::save_slot(const KeySlot& slot) {

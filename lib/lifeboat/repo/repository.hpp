@@ -82,6 +82,9 @@ class Repository {
   Tree read_tree(const Id32& id);
   // One tree blob as stored: the head of a long listing holds only the ids of its parts.
   Tree read_tree_blob(const Id32& id);
+  // A directory's listing a part at a time (visit_parts in tree.hpp): what a walk over every
+  // node uses, so that a directory of a million entries is not held whole.
+  void visit_tree(const Id32& id, const std::function<void(Tree&)>& visit);
   // Opens one stored blob already fetched; throws IntegrityError naming the pack on failure.
   Bytes decode_blob(const PackInfo& pack, const BlobEntry& entry, ByteView stored);
   crypto::Key32 pack_key(const PackInfo& pack);

@@ -237,20 +237,32 @@ Id32 save_tree_parts(Tree& tree, const std::function<Id32(Bytes)>& save) {
   return save(encode_tree(head));
 }
 
-void join_parts(Tree& head, const std::function<Tree(const Id32&)>& read_part,
-                const std::string& what) {
+void visit_parts(Tree& head, const std::function<Tree(const Id32&)>& read_part,
+                 const std::string& what, const std::function<void(Tree&)>& visit) {
+  if (head.parts.empty()) return visit(head);
   for (const Id32& id : head.parts) {
     Tree part = read_part(id);
     if (!part.parts.empty())
       throw IntegrityError("malformed {}: its part {} is split again", what,
                            id.hex().substr(0, 16));
-    if (head.nodes.empty()) {
-      head.nodes = std::move(part.nodes);
-      continue;
-    }
-    head.nodes.insert(head.nodes.end(), std::make_move_iterator(part.nodes.begin()),
-                      std::make_move_iterator(part.nodes.end()));
+    visit(part);
   }
+}
+
+void join_parts(Tree& head, const std::function<Tree(const Id32&)>& read_part,
+                const std::string& what) {
+  if (head.parts.empty()) return;
+  std::vector<Node> nodes;
+  visit_parts(head, read_part, what, [&](Tree& part) {
+    if (nodes.empty()) {
+      nodes = std::move(part.nodes);
+      return;
+    }
+    nodes.insert(nodes.end(), std::make_move_iterator(part.nodes.begin()),
+                 std::make_move_iterator(part.nodes.end()));
+  });
+  head.nodes.insert(head.nodes.end(), std::make_move_iterator(nodes.begin()),
+                    std::make_move_iterator(nodes.end()));
 }
 
 }  // namespace lifeboat::repo

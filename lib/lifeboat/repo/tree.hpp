@@ -67,5 +67,9 @@ Id32 save_tree_parts(Tree& tree, const std::function<Id32(Bytes)>& save);
 // head.parts. A part that is itself split is malformed (IntegrityError).
 void join_parts(Tree& head, const std::function<Tree(const Id32&)>& read_part,
                 const std::string& what);
+// Calls visit with the listing a part at a time, in order: head itself when it is not split,
+// else each part (checked as join_parts does), so that a long listing is never whole in memory.
+void visit_parts(Tree& head, const std::function<Tree(const Id32&)>& read_part,
+                 const std::string& what, const std::function<void(Tree&)>& visit);
 
 }  // namespace lifeboat::repo
