@@ -23,6 +23,9 @@ expect_exit 0 "backup after one more entry" -- backup-create --json "$T/src"
 jcheck "one more entry stores one part of the listing, not all of it" "$T/stdout" \
   "d['files_new'] + d['files_unchanged'] == 40001 and d['bytes_added'] < $listing / 2"
 expect_exit 0 "verify --read-data" -- backup-verify --read-data
+expect_exit 0 "verify --json (structure)" -- backup-verify --json
+jcheck "verify saw every part's nodes: 4,000 content references in each of 2 snapshots" \
+  "$T/stdout" 'd["references"] == 8000'
 
 expect_exit 0 "restore" -- backup-restore latest --target "$T/out"
 check "every entry is restored" test "$(ls "$T/out$D" | wc -l)" = 40001
