@@ -1,11 +1,14 @@
 #include "lifeboat/cli/tool.hpp"
 
+#include <malloc.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
+#include <thread>
 
 #include "lifeboat/core/cancel.hpp"
 #include "lifeboat/core/log.hpp"
@@ -207,6 +210,13 @@ int run_tool(const std::string& name, const std::string& description, int argc, 
   struct rlimit no_core {};
   ::setrlimit(RLIMIT_CORE, &no_core);
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#ifdef __GLIBC__
+  // One malloc arena per two cores instead of glibc's eight per core: with an arena per thread
+  // of the pipeline, freed pack buffers and small allocations fragment in each and stay
+  // resident. 2 cores, `GLIBC_TUNABLES` equivalents measured on the same binary: a backup of
+  // 1,000,000 small files 265 -> 176 MB peak RSS; of the Linux tree 182 -> 156 MB, 5.3 -> 5.6 s.
+  ::mallopt(M_ARENA_MAX, static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2)));
+#endif
   cancel::install_handlers();
   Context ctx;
   CLI::App app(description, name);
