@@ -242,8 +242,7 @@ void FilesCache::flush() {
     fs::write_all(m_spool.get(), m_pending, m_path + " (spool)");
     m_pending.clear();
   } catch (const std::exception& e) {
-    log::warn("unable to record the files cache: {}; the next backup reads every file again",
-              e.what());
+    log::warn("unable to record the files cache: {}; this backup leaves it as it was", e.what());
     m_failed = true;
     m_pending = Bytes{};
   }
