@@ -53,10 +53,14 @@ void write_all(int fd, ByteView data, const std::string& what) {
   }
 }
 
-size_t read_full(int fd, std::byte* buf, size_t size, const std::string& what) {
+namespace {
+// Calls io(buf + done, size - done, done) until size bytes are read, end of file or an error
+// (EINTR retried).
+template <class Io>
+size_t fill(std::byte* buf, size_t size, const std::string& what, Io io) {
   size_t done = 0;
   while (done < size) {
-    ssize_t n = ::read(fd, buf + done, size - done);
+    ssize_t n = io(buf + done, size - done, done);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw Error(Exit::failure, "unable to read '{}': {}", what, errno_text(errno));
@@ -66,19 +70,16 @@ size_t read_full(int fd, std::byte* buf, size_t size, const std::string& what) {
   }
   return done;
 }
+}  // namespace
+
+size_t read_full(int fd, std::byte* buf, size_t size, const std::string& what) {
+  return fill(buf, size, what, [&](std::byte* p, size_t n, size_t) { return ::read(fd, p, n); });
+}
 
 size_t pread_full(int fd, std::byte* buf, size_t size, uint64_t offset, const std::string& what) {
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::pread(fd, buf + done, size - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw Error(Exit::failure, "unable to read '{}': {}", what, errno_text(errno));
-    }
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  return done;
+  return fill(buf, size, what, [&](std::byte* p, size_t n, size_t done) {
+    return ::pread(fd, p, n, static_cast<off_t>(offset + done));
+  });
 }
 
 void fsync_dir(const std::string& dir) {

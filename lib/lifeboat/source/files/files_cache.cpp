@@ -36,6 +36,11 @@ uint64_t get_u64(const std::byte* p) {
   return v;
 }
 
+void make_parent_dir(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) fs::make_dirs(path.substr(0, slash), 0700);
+}
+
 uint64_t path_hash(std::string_view path) { return XXH3_64bits(path.data(), path.size()); }
 
 // Reads from bytes in memory.
@@ -231,8 +236,7 @@ void FilesCache::put(const std::string& file, const CacheEntry& e) {
 void FilesCache::flush() {
   try {
     if (!m_spool) {
-      auto slash = m_path.rfind('/');
-      if (slash != std::string::npos && slash > 0) fs::make_dirs(m_path.substr(0, slash), 0700);
+      make_parent_dir(m_path);
       std::string name = m_path + ".spool-XXXXXX";
       m_spool.reset(::mkostemp(name.data(), O_CLOEXEC));
       if (!m_spool)
@@ -250,8 +254,7 @@ void FilesCache::flush() {
 
 void FilesCache::save() {
   if (m_path.empty() || m_failed) return;
-  auto slash = m_path.rfind('/');
-  if (slash != std::string::npos && slash > 0) fs::make_dirs(m_path.substr(0, slash), 0700);
+  make_parent_dir(m_path);
   fs::write_file_atomic(
       m_path,
       [&](const std::function<void(ByteView)>& put) {
