@@ -412,6 +412,6 @@ TEST_CASE("index files read back what was written; damage is an IntegrityError",
   twice[0] = std::byte{0xa3};  // a map of 3 entries: "packs", "v", and "v" again
   append(twice, cbor({0x61, 'v', 0x01}));
   CHECK_THROWS_AS(decode_index(twice, "index"), IntegrityError);
-  CHECK(decode_index(cbor(Json::to_cbor(Json{{"packs", Json::array()}, {"v", 1}})), "index")
-            .empty());
+  CHECK(
+      decode_index(cbor(Json::to_cbor(Json{{"packs", Json::array()}, {"v", 1}})), "index").empty());
 }
