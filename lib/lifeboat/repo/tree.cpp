@@ -252,17 +252,14 @@ void visit_parts(Tree& head, const std::function<Tree(const Id32&)>& read_part,
 void join_parts(Tree& head, const std::function<Tree(const Id32&)>& read_part,
                 const std::string& what) {
   if (head.parts.empty()) return;
-  std::vector<Node> nodes;
   visit_parts(head, read_part, what, [&](Tree& part) {
-    if (nodes.empty()) {
-      nodes = std::move(part.nodes);
+    if (head.nodes.empty()) {
+      head.nodes = std::move(part.nodes);
       return;
     }
-    nodes.insert(nodes.end(), std::make_move_iterator(part.nodes.begin()),
-                 std::make_move_iterator(part.nodes.end()));
+    head.nodes.insert(head.nodes.end(), std::make_move_iterator(part.nodes.begin()),
+                      std::make_move_iterator(part.nodes.end()));
   });
-  head.nodes.insert(head.nodes.end(), std::make_move_iterator(nodes.begin()),
-                    std::make_move_iterator(nodes.end()));
 }
 
 }  // namespace lifeboat::repo
