@@ -25,9 +25,16 @@ std::string temp_dir() {
 }
 
 // Entry n: distinct stat fields and n % 7 content items (every third a hole), one file with
-// 20,000 items (longer than a read window).
+// 20,000 items (longer than a read window); extended attributes not recorded (n % 5 == 0),
+// none, or n % 4 + 1 of them, one file with a 300 KiB value.
 CacheEntry entry(uint64_t n) {
-  CacheEntry e{n + 1, n * 1000, static_cast<int64_t>(n) * 3, -static_cast<int64_t>(n), {}};
+  CacheEntry e{n + 1, n * 1000,    static_cast<int64_t>(n) * 3, -static_cast<int64_t>(n),
+               {},    std::nullopt};
+  if (n % 5 != 0) e.xattrs.emplace();
+  for (uint64_t k = 0; n % 5 > 1 && k < n % 4 + 1; ++k) {
+    Bytes value(n == 4322 && k == 0 ? 300 << 10 : k * 3, std::byte((n + k) & 0xff));
+    e.xattrs->emplace_back(fmt::format("user.k{}", k), std::move(value));
+  }
   uint64_t items = n == 4321 ? 20000 : n % 7;
   for (uint64_t k = 0; k < items; ++k) {
     repo::ContentItem c;
@@ -53,6 +60,11 @@ void check_same(const CacheEntry& a, const CacheEntry& b) {
     CHECK(a.content[k].hole == b.content[k].hole);
     if (!a.content[k].hole) CHECK(a.content[k].chunk == b.content[k].chunk);
   }
+  CHECK(a.xattrs == b.xattrs);
+}
+
+void put_u64(Bytes& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(std::byte((v >> (8 * i)) & 0xff));
 }
 
 }  // namespace
@@ -101,6 +113,7 @@ TEST_CASE("the files cache finds what the last run recorded, in any order", "[fi
     FilesCache third = FilesCache::load(path);
     for (uint64_t n = 0; n < 2000; ++n) CHECK(third.find(name(n)).has_value() == (n % 2 == 0));
     check_same(*third.find(name(4320)), entry(4320));
+    check_same(*third.find(name(4322)), entry(4322));
   }
   SECTION("a damaged or truncated cache is empty") {
     Bytes data = *fs::read_file(path);
@@ -132,4 +145,40 @@ TEST_CASE("a cache without a path records nothing", "[files]") {
   CHECK(none.recorded() == 0);
   CHECK_FALSE(none.find("/x"));
   CHECK_NOTHROW(none.save());
+}
+
+TEST_CASE("a version 1 cache (no extended attributes) is still read", "[files]") {
+  std::string dir = temp_dir();
+  std::string path = dir + "/files-default";
+  Bytes data = to_bytes(std::string_view("LBFC0001"));
+  put_u64(data, 3000);
+  for (uint64_t n = 0; n < 3000; ++n) {
+    CacheEntry e = entry(n);
+    put_u64(data, name(n).size());
+    append(data, as_bytes(name(n)));
+    for (uint64_t v : {e.inode, e.size, static_cast<uint64_t>(e.mtime_ns),
+                       static_cast<uint64_t>(e.ctime_ns), uint64_t{e.content.size()}})
+      put_u64(data, v);
+    for (auto& item : e.content) {
+      put_u64(data, item.hole);
+      if (!item.hole) append(data, item.chunk.view());
+    }
+  }
+  fs::write_file_atomic(path, data);
+  FilesCache old = FilesCache::load(path);
+  for (uint64_t n = 2999;; n -= 7) {
+    auto found = old.find(name(n));
+    REQUIRE(found);
+    CacheEntry want = entry(n);
+    want.xattrs.reset();  // not recorded
+    check_same(*found, want);
+    if (n < 7) break;
+  }
+  // What this run records is written in the current version, attributes and all.
+  for (uint64_t n = 0; n < 3000; ++n) old.put(name(n), entry(n));
+  old.save();
+  CHECK(as_chars(ByteView(*fs::read_file(path)).first(8)) == "LBFC0002");
+  FilesCache next = FilesCache::load(path);
+  for (uint64_t n = 0; n < 3000; ++n) check_same(*next.find(name(n)), entry(n));
+  std::filesystem::remove_all(dir);
 }

@@ -14,11 +14,16 @@
 
 namespace lifeboat::source::files {
 
-// The file: "LBFC0001", a count, then per file (little-endian u64s): the path's length and
-// bytes, inode, size, mtime, ctime, the number of content items and each item (a hole's
-// length, or 0 and the chunk's 32-byte id).
+// The file (docs/format/files-cache.md): "LBFC0002", a count, then per file (little-endian
+// u64s): the record's length, the path's length and bytes, inode, size, mtime, ctime, the
+// number of content items and each item (a hole's length, or 0 and the chunk's 32-byte id),
+// then the number of extended attributes (all ones: not recorded) and each one's name and
+// value, each preceded by its length. "LBFC0001" files, from older versions, have no record
+// length and no attributes; they are still read.
 namespace {
-constexpr std::string_view k_magic = "LBFC0001";
+constexpr std::string_view k_magic_v1 = "LBFC0001";
+constexpr std::string_view k_magic = "LBFC0002";
+constexpr uint64_t k_unrecorded = ~uint64_t{0};
 constexpr size_t k_piece = size_t{1} << 20;       // read and write unit
 constexpr uint64_t k_window = uint64_t{1} << 18;  // lookups read this much at a time...
 constexpr uint64_t k_behind = uint64_t{1} << 14;  // ...starting a little before the record
@@ -105,9 +110,10 @@ struct FileReader {
   }
 };
 
-// Reads one record: its path, and its entry when e is not null. False when malformed.
+// Reads one record (after its length, in version 2): its path, and its entry when e is not
+// null. False when malformed.
 template <class Reader>
-bool read_record(Reader& r, std::string& name, CacheEntry* e) {
+bool read_record(Reader& r, std::string& name, CacheEntry* e, bool v2) {
   uint64_t len = r.u64();
   if (!r.ok || len > k_max_name) return false;
   name.assign(as_chars(r.take(len)));
@@ -115,7 +121,7 @@ bool read_record(Reader& r, std::string& name, CacheEntry* e) {
   uint64_t items = r.u64();
   if (!r.ok || items > r.remaining() / 8) return false;
   if (e) {
-    *e = {inode, size, static_cast<int64_t>(mtime), static_cast<int64_t>(ctime), {}};
+    *e = {inode, size, static_cast<int64_t>(mtime), static_cast<int64_t>(ctime), {}, {}};
     e->content.reserve(items);
   }
   for (uint64_t k = 0; k < items && r.ok; ++k) {
@@ -128,7 +134,27 @@ bool read_record(Reader& r, std::string& name, CacheEntry* e) {
     }
     if (e) e->content.push_back(item);
   }
+  if (!v2 || !r.ok) return r.ok;
+  uint64_t count = r.u64();
+  if (count == k_unrecorded) return r.ok;
+  if (!r.ok || count > r.remaining() / 16) return false;
+  std::vector<std::pair<std::string, Bytes>> xattrs;
+  for (uint64_t k = 0; k < count && r.ok; ++k) {
+    std::string key(as_chars(r.take(r.u64())));
+    ByteView value = r.take(r.u64());
+    if (e) xattrs.emplace_back(std::move(key), Bytes(value.begin(), value.end()));
+  }
+  if (e) e->xattrs = std::move(xattrs);
   return r.ok;
+}
+
+// Reads a version 2 record whole: its length, then exactly that many bytes.
+template <class Reader>
+bool read_record_v2(Reader& r, std::string& name, CacheEntry* e) {
+  uint64_t len = r.u64();
+  if (!r.ok || len > r.remaining()) return false;
+  ViewReader body{r.take(len)};
+  return r.ok && read_record(body, name, e, true) && body.remaining() == 0;
 }
 }  // namespace
 
@@ -144,13 +170,16 @@ FilesCache FilesCache::load(const std::string& path) {
   }
   FileReader r{fd.get(), static_cast<uint64_t>(st.st_size), path, {}};
   try {
-    if (as_chars(r.take(k_magic.size())) != k_magic) return cache;
+    std::string_view magic = as_chars(r.take(k_magic.size()));
+    if (magic != k_magic && magic != k_magic_v1) return cache;
+    cache.m_v2 = magic == k_magic;
     uint64_t count = r.u64();
     if (r.ok && count <= r.remaining() / (8 + k_fixed)) cache.m_slots.reserve(count);
     std::string name;
     for (uint64_t i = 0; i < count && r.ok; ++i) {
       uint64_t offset = r.offset();
-      if (!read_record(r, name, nullptr)) r.ok = false;
+      if (!(cache.m_v2 ? read_record_v2(r, name, nullptr) : read_record(r, name, nullptr, false)))
+        r.ok = false;
       cache.m_slots.push_back({path_hash(name), offset});
     }
   } catch (const std::exception& e) {
@@ -194,19 +223,26 @@ std::optional<CacheEntry> FilesCache::find(const std::string& file) {
                              [](const Slot& s, uint64_t h) { return s.hash < h; });
   try {
     for (; it != m_slots.end() && it->hash == hash; ++it) {
-      // The record's length is known once its path length and item count are read.
       uint64_t at = it->offset;
       ViewReader head{old_bytes(at, 8)};
       uint64_t len = head.u64();
-      if (!head.ok || len > k_max_name) continue;
+      std::string name;
+      CacheEntry e;
+      if (!head.ok) continue;
+      if (m_v2) {
+        if (len > m_old_size) continue;
+        ViewReader r{old_bytes(at, 8 + len)};
+        if (read_record_v2(r, name, &e) && name == file) return e;
+        continue;
+      }
+      // Version 1: the record's length is known once its path length and item count are read.
+      if (len > k_max_name) continue;
       ByteView fixed = old_bytes(at, 8 + len + k_fixed);
       if (fixed.size() < 8 + len + k_fixed) continue;
       uint64_t items = get_u64(fixed.data() + fixed.size() - 8);
       if (items > m_old_size / 8) continue;
       ViewReader r{old_bytes(at, 8 + len + k_fixed + items * k_max_item)};
-      std::string name;
-      CacheEntry e;
-      if (read_record(r, name, &e) && name == file) return e;
+      if (read_record(r, name, &e, false) && name == file) return e;
     }
   } catch (const std::exception& e) {
     log::warn("ignoring the files cache from here on: {}", e.what());
@@ -217,6 +253,8 @@ std::optional<CacheEntry> FilesCache::find(const std::string& file) {
 
 void FilesCache::put(const std::string& file, const CacheEntry& e) {
   if (m_path.empty() || m_failed) return;
+  size_t start = m_pending.size();
+  put_u64(m_pending, 0);  // the record's length, set below
   put_u64(m_pending, file.size());
   append(m_pending, as_bytes(file));
   put_u64(m_pending, e.inode);
@@ -228,6 +266,17 @@ void FilesCache::put(const std::string& file, const CacheEntry& e) {
     put_u64(m_pending, item.hole);
     if (!item.hole) append(m_pending, item.chunk.view());
   }
+  put_u64(m_pending, e.xattrs ? e.xattrs->size() : k_unrecorded);
+  if (e.xattrs) {
+    for (auto& [key, value] : *e.xattrs) {
+      put_u64(m_pending, key.size());
+      append(m_pending, as_bytes(key));
+      put_u64(m_pending, value.size());
+      append(m_pending, value);
+    }
+  }
+  uint64_t len = m_pending.size() - start - 8;
+  for (int i = 0; i < 8; ++i) m_pending[start + i] = std::byte((len >> (8 * i)) & 0xff);
   m_count++;
   if (m_pending.size() >= k_piece) flush();
 }

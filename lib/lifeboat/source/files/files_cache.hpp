@@ -1,7 +1,7 @@
 // The files cache: for each absolute path backed up last time, the inode, size, mtime and
-// ctime it had and the content items it produced. A file whose stat still matches (and whose
-// chunks are all still indexed) is not read again. Stored per repository and job in the
-// cache directory.
+// ctime it had, the content items it produced and its extended attributes. A file whose stat
+// still matches (and whose chunks are all still indexed) is neither read nor has its
+// extended attributes listed again. Stored per repository and job in the cache directory.
 //
 // Memory stays small whatever the number of files: last run's cache is read from its file
 // by offset (16 bytes in memory per file: a hash of the path and where its record starts,
@@ -25,6 +25,9 @@ struct CacheEntry {
   int64_t mtime_ns = 0;
   int64_t ctime_ns = 0;
   std::vector<repo::ContentItem> content;
+  // The file's extended attributes, sorted; absent when not recorded (a cache written by
+  // an older version, or a file whose attributes could not all be read).
+  std::optional<std::vector<std::pair<std::string, Bytes>>> xattrs;
 };
 
 class FilesCache {
@@ -59,6 +62,7 @@ class FilesCache {
   std::vector<Slot> m_slots;  // sorted by hash
   Bytes m_window;
   uint64_t m_window_at = 0;
+  bool m_v2 = true;  // its format: version 2, or version 1 (no record lengths, no attributes)
   // This run's.
   fs::UniqueFd m_spool;
   Bytes m_pending;

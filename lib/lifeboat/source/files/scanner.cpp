@@ -137,7 +137,7 @@ Id32 Scanner::save_tree(Tree& tree) {
   });
 }
 
-void Scanner::read_xattrs(int fd, const std::string& proc, const std::string& path, Node& node) {
+bool Scanner::read_xattrs(int fd, const std::string& proc, const std::string& path, Node& node) {
   std::vector<char>& names = m_xattr_names;  // kept from file to file (one allocation)
   if (names.size() < 1024) names.resize(1024);
   ssize_t n;
@@ -149,11 +149,12 @@ void Scanner::read_xattrs(int fd, const std::string& proc, const std::string& pa
       names.resize(names.size() * 4);
       continue;
     }
-    if (errno != ENOTSUP && errno != EPERM)
-      m_reporter.report(
-          path, fmt::format("unable to list extended attributes: {}", fs::errno_text(errno)));
-    return;
+    if (errno == ENOTSUP || errno == EPERM) return true;  // none here, or none readable
+    m_reporter.report(path,
+                      fmt::format("unable to list extended attributes: {}", fs::errno_text(errno)));
+    return false;
   }
+  bool complete = true;
   for (ssize_t pos = 0; pos < n;) {
     std::string name(names.data() + pos);
     pos += static_cast<ssize_t>(name.size()) + 1;
@@ -166,15 +167,18 @@ void Scanner::read_xattrs(int fd, const std::string& proc, const std::string& pa
       value.resize(value.size() * 4);
     }
     if (len < 0) {
-      if (errno != ENODATA)
+      if (errno != ENODATA) {
         m_reporter.report(path, fmt::format("unable to read extended attribute '{}': {}", name,
                                             fs::errno_text(errno)));
+        complete = false;
+      }
       continue;
     }
     value.resize(static_cast<size_t>(len));
     node.xattrs.emplace_back(std::move(name), std::move(value));
   }
   std::sort(node.xattrs.begin(), node.xattrs.end());
+  return complete;
 }
 
 uint64_t Scanner::chunk_range(chunk::Chunker& chunker, int fd, uint64_t begin, uint64_t end,
@@ -261,9 +265,16 @@ bool Scanner::read_file(FileTask& t, chunk::Chunker& chunker) {
   // files that were already a second old when their reading began.
   int64_t settled = t.read_start_ns - 1'000'000'000;
   (!t.cached ? m_stats.files_new : t.same ? m_stats.files_unchanged : m_stats.files_changed)++;
-  if (node.mtime_ns < settled && ns_of(t.st.st_ctim) < settled)
-    m_cache.put(t.path, {static_cast<uint64_t>(t.st.st_ino), node.size, node.mtime_ns,
-                         ns_of(t.st.st_ctim), node.content});
+  if (node.mtime_ns < settled && ns_of(t.st.st_ctim) < settled) {
+    CacheEntry entry{static_cast<uint64_t>(t.st.st_ino),
+                     node.size,
+                     node.mtime_ns,
+                     ns_of(t.st.st_ctim),
+                     node.content,
+                     std::nullopt};
+    if (t.xattrs_read) entry.xattrs = node.xattrs;
+    m_cache.put(t.path, entry);
+  }
   return true;
 }
 
@@ -309,22 +320,29 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
     }
     case NodeType::file: {
       node.size = static_cast<uint64_t>(st.st_size);
-      read_xattrs(-1, proc_path(dirfd, name), path, node);
+      // Taken before anything of the file is looked at: see read_file.
+      struct timespec start {};
+      ::clock_gettime(CLOCK_REALTIME, &start);
+      int64_t read_start_ns = ns_of(start);
       std::optional<CacheEntry> cached = m_cache.find(path);
       bool same = cached && cached->inode == st.st_ino && cached->size == node.size &&
                   cached->mtime_ns == node.mtime_ns && cached->ctime_ns == ns_of(st.st_ctim);
       if (same && m_options->use_cache &&
           std::all_of(cached->content.begin(), cached->content.end(),
                       [&](const ContentItem& c) { return c.hole || m_saver.known(c.chunk); })) {
+        // Setting or removing an extended attribute changes the ctime: the recorded ones
+        // still hold, and are not listed again.
+        if (cached->xattrs)
+          node.xattrs = *cached->xattrs;
+        else if (read_xattrs(-1, proc_path(dirfd, name), path, node))
+          cached->xattrs = node.xattrs;
         std::lock_guard lock(m_mutex);
         m_stats.files_unchanged++;
         m_cache.put(path, *cached);
         node.content = std::move(cached->content);
         return true;
       }
-      struct timespec start {};
-      ::clock_gettime(CLOCK_REALTIME, &start);
-      int64_t read_start_ns = ns_of(start);
+      bool xattrs_read = read_xattrs(-1, proc_path(dirfd, name), path, node);
       fs::UniqueFd fd = open_file(dirfd, name, O_RDONLY);
       if (!fd) {
         m_reporter.report(path, fmt::format("unable to open: {}", fs::errno_text(errno)));
@@ -338,8 +356,8 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
       // Size and times as of the open file, which is what is read.
       node.size = static_cast<uint64_t>(fst.st_size);
       node.mtime_ns = ns_of(fst.st_mtim);
-      FileTask task{std::move(fd), path,          fst, &node, cached.has_value(),
-                    same,          read_start_ns, dir, index};
+      FileTask task{std::move(fd), path,        fst,           &node, cached.has_value(),
+                    same,          xattrs_read, read_start_ns, dir,   index};
       if (!dir) return read_file(task, m_chunker);
       submit(std::move(task));
       return true;

@@ -88,6 +88,7 @@ class Scanner {
     repo::Node* node;  // in its directory's tree, which waits for it
     bool cached;       // the files cache knew the path
     bool same;         // ... with the same inode, size and times
+    bool xattrs_read;  // the node's extended attributes are complete
     int64_t read_start_ns;
     DirWait* dir;
     size_t index;  // of the node in its directory's tree
@@ -114,7 +115,8 @@ class Scanner {
   void run_task(FileTask& task, chunk::Chunker& chunker);
   // Until the directory's files are read, reading queued files meanwhile.
   void wait_dir(DirWait& dir);
-  void read_xattrs(int fd, const std::string& proc_path, const std::string& path, repo::Node& node);
+  // False when some could not be read (reported).
+  bool read_xattrs(int fd, const std::string& proc_path, const std::string& path, repo::Node& node);
   std::string user_name(uint32_t uid);
   std::string group_name(uint32_t gid);
 
