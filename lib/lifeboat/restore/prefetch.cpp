@@ -115,8 +115,15 @@ std::vector<Id32> Prefetcher::claim_run_locked() {
   };
   std::vector<Candidate> c{{head.offset, head.end, first, head.raw}};
   uint64_t limit = std::min<uint64_t>(m_base + m_items.size(), first + k_run_scan);
+  // Only blobs needed soon: ones planned beyond half the budget would fill it while the
+  // blobs before them waited for room, to be read a few at a time (a local restore of the
+  // Linux tree made 11.7k claims of 7 blobs, each sorting 2,000 candidates: 17% of its CPU;
+  // with this bound, 960 claims of 82 blobs).
+  uint64_t ahead = 0;
   for (uint64_t seq = first + 1; seq < limit; ++seq) {
     const Item& next = m_items[seq - m_base];
+    ahead += next.raw;
+    if (ahead > m_budget / 2) break;
     if (next.state == State::planned && next.pack == head.pack)
       c.push_back({next.offset, next.end, seq, next.raw});
   }
