@@ -83,7 +83,12 @@ class LocalStorage final : public Storage {
     uint64_t size = static_cast<uint64_t>(st.st_size);
     uint64_t begin = range ? std::min(range->offset, size) : 0;
     uint64_t end = range ? std::min(begin + range->length, size) : size;
-    out.resize(end - begin);
+    uint64_t want = end - begin;
+    if (out.capacity() < want) {  // room to spare: a caller reusing out reads similar sizes
+      out.clear();
+      out.reserve(want + want / 8);
+    }
+    out.resize(want);  // zero-fills only beyond what out held before
     size_t done = 0;
     while (done < out.size()) {
       ssize_t n =

@@ -290,12 +290,13 @@ int run(repo::Repository& repo, const Options& o) {
       if (repo.index().pack(loc.pack).id != pack) return true;
     return false;
   };
-  auto check_pack = [&](size_t i) {
+  // data: the worker's buffer, kept from pack to pack (a fresh one is zero-filled and faulted
+  // in for every pack: a tenth of a local verify's time).
+  auto check_pack = [&](size_t i, Bytes& data) {
     const repo::PackInfo& p = chosen[i];
     PackResult& r = results[i];
     const auto& records = by_pack.find(p.id)->second;
     std::string key = repo::object_key(repo::Kind::data_blob, p.id);
-    Bytes data;
     if (!repo.storage().get(key, data)) {
       for (auto& rec : records)
         for (auto& b : rec.header.blobs) r.damaged.push_back(b.id);
@@ -360,6 +361,7 @@ int run(repo::Repository& repo, const Options& o) {
   std::mutex error_mutex;
   std::exception_ptr error;
   auto worker = [&] {
+    Bytes data;
     for (size_t i; (i = next++) < chosen.size();) {
       {
         std::lock_guard lock(error_mutex);
@@ -367,7 +369,7 @@ int run(repo::Repository& repo, const Options& o) {
       }
       try {
         cancel::check();
-        check_pack(i);
+        check_pack(i, data);
       } catch (...) {  // a storage failure or a signal: stop, and rethrow on the main thread
         std::lock_guard lock(error_mutex);
         if (!error) error = std::current_exception();
