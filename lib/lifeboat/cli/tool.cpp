@@ -65,7 +65,8 @@ void add_global_options(CLI::App& app, GlobalOptions& g) {
                  "S3-compatible endpoint (http(s)://host[:port]) instead of AWS")
       ->envname("LIFEBOAT_S3_ENDPOINT")
       ->type_name("URL");
-  app.add_option("--connections", g.connections, "Transfers in flight at once (default 4)")
+  app.add_option("--connections", g.connections,
+                 "Transfers in flight at once (default 4; local: the cores, at most 4)")
       ->check(CLI::Range(1, 64))
       ->type_name("N");
   app.add_option("--limit-upload", g.limit_upload, "Limit uploads to KIB KiB/s on average")
@@ -109,7 +110,7 @@ std::unique_ptr<repo::Repository> open_at(const std::string& url, const storage:
                 store->describe());
   auto repo = repo::Repository::open(std::move(store), secret());
   repo->set_state_dir(state_dir);
-  repo->set_transfers(o.connections);
+  repo->set_transfers(o.connections ? o.connections : storage::default_connections(url));
   return repo;
 }
 

@@ -27,7 +27,7 @@ struct GlobalOptions {
   std::string config_path;
   std::string cache_dir;
   std::string s3_endpoint;
-  unsigned connections = 0;     // 0 = the configuration's, else 4
+  unsigned connections = 0;     // 0 = the configuration's, else storage::default_connections
   uint64_t limit_upload = 0;    // KiB/s
   uint64_t limit_download = 0;  // KiB/s
   bool json = false;

@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <thread>
+
 #include "lifeboat/storage/drivers.hpp"
 #include "lifeboat/storage/options.hpp"
 #include "lifeboat/storage/storage.hpp"
@@ -22,11 +25,23 @@ void Storage::retain_until(const std::string& key, int64_t) {
 
 std::unique_ptr<Storage> open(const std::string& url) { return open(url, Options{}); }
 
+namespace {
+std::string scheme_of(const std::string& url) {
+  auto end = url.find("://");
+  return end == std::string::npos ? "" : url.substr(0, end);
+}
+}  // namespace
+
+unsigned default_connections(const std::string& url) {
+  std::string scheme = scheme_of(url);
+  if (!scheme.empty() && scheme != "file" && scheme != "mem") return 4;
+  return std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+}
+
 std::unique_ptr<Storage> open(const std::string& url, const Options& options) {
   if (url.empty()) throw UsageError("no repository given (use --repo URL or LIFEBOAT_REPOSITORY)");
-  auto scheme_end = url.find("://");
-  std::string scheme = scheme_end == std::string::npos ? "" : url.substr(0, scheme_end);
-  std::string rest = scheme_end == std::string::npos ? url : url.substr(scheme_end + 3);
+  std::string scheme = scheme_of(url);
+  std::string rest = scheme.empty() ? url : url.substr(scheme.size() + 3);
   std::unique_ptr<Storage> s;
   bool remote = true;
   // Test faults of fsync act inside the local driver: elsewhere they would never fire.
@@ -61,7 +76,9 @@ std::unique_ptr<Storage> open(const std::string& url, const Options& options) {
   if (remote || !options.faults.empty()) s = with_retry(std::move(s), options.retry_time);
   if (options.upload_limit || options.download_limit)
     s = with_rate_limit(std::move(s), options.upload_limit, options.download_limit);
-  if (remote) s = with_concurrency_limit(std::move(s), std::max(1u, options.connections));
+  if (remote)
+    s = with_concurrency_limit(
+        std::move(s), options.connections ? options.connections : default_connections(url));
   s = with_logging(std::move(s));
   return s;
 }

@@ -41,7 +41,7 @@ struct Options {
   S3Options s3;
   AzureOptions azure;
   SftpOptions sftp;
-  unsigned connections = 4;     // transfers in flight at once
+  unsigned connections = 0;     // transfers in flight at once; 0: default_connections(url)
   uint64_t upload_limit = 0;    // bytes per second over all transfers; 0 = none
   uint64_t download_limit = 0;  // bytes per second over all transfers; 0 = none
   double connect_timeout = 15;  // seconds

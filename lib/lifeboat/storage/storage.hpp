@@ -82,6 +82,11 @@ struct Options;
 // Throws UsageError for an unknown scheme or bad options.
 std::unique_ptr<Storage> open(const std::string& url);
 std::unique_ptr<Storage> open(const std::string& url, const Options& options);
+// Transfers in flight when nothing sets --connections: 4 for remote storage; for a local
+// repository (or mem://) the number of cores, at most 4: its transfers are reads and writes
+// that the cores then decrypt and check, and more of them than cores only added memory and
+// contention (2 cores: a restore 20% faster and 25 MB smaller, verify 5% and 33 MB).
+unsigned default_connections(const std::string& url);
 
 // Forwarding base for decorators: override only what changes.
 class Forwarding : public Storage {

@@ -3,10 +3,12 @@
 // tests/servers/with-servers.sh, which exports LIFEBOAT_TEST_*).
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "lifeboat/storage/options.hpp"
 #include "lifeboat/storage/storage.hpp"
@@ -45,6 +47,23 @@ void conformance(storage::Storage& s) {
     CHECK(out == to_bytes("replaced"));
     s.remove("data/ab/abc");
     CHECK_FALSE(s.stat("data/ab/abc"));
+  }
+  SECTION("a get replaces whatever the buffer held (callers reuse buffers)") {
+    Bytes small(1000, std::byte{1}), large(200000, std::byte{2});
+    for (size_t i = 0; i < large.size(); ++i) large[i] = std::byte(i % 251);
+    s.put("data/00/small", small);
+    s.put("data/00/large", large);
+    Bytes out(100000, std::byte{0xaa});
+    REQUIRE(s.get("data/00/small", out));
+    CHECK(out == small);
+    REQUIRE(s.get("data/00/large", out));
+    CHECK(out == large);
+    REQUIRE(s.get("data/00/small", out));
+    CHECK(out == small);
+    REQUIRE(s.get("data/00/large", out, storage::Range{1000, 150000}));
+    CHECK(out == Bytes(large.begin() + 1000, large.begin() + 151000));
+    s.remove("data/00/small");
+    s.remove("data/00/large");
   }
   SECTION("empty objects") {
     s.put("index/empty", {});
@@ -240,6 +259,16 @@ TEST_CASE("azure: a wrong key is 'not permitted' and names no secret", "[storage
     CHECK(msg.find("d3Jvbmcg") == std::string::npos);
     CHECK(msg.find("AZURE_STORAGE_KEY") != std::string::npos);
   }
+}
+
+TEST_CASE("transfers by default: 4 remote, the cores (at most 4) local", "[storage]") {
+  unsigned local = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+  CHECK(storage::default_connections("/srv/backup") == local);
+  CHECK(storage::default_connections("file:///srv/backup") == local);
+  CHECK(storage::default_connections("mem://x") == local);
+  CHECK(storage::default_connections("s3://bucket/prefix") == 4);
+  CHECK(storage::default_connections("sftp://u@h/p") == 4);
+  CHECK(storage::default_connections("azure://a/c") == 4);
 }
 
 TEST_CASE("unknown URL schemes are usage errors", "[storage]") {
