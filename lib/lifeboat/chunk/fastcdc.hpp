@@ -43,7 +43,7 @@ class Chunker {
   const GearTable& m_gear;
   Params m_params;
   ReadFn m_read;
-  std::unique_ptr<std::byte[]> m_buf;  // three maximal chunks, allocated on first use
+  std::unique_ptr<std::byte[]> m_buf;  // two maximal chunks, allocated on first use
   size_t m_size = 0;
   size_t m_begin = 0;
   size_t m_end = 0;
