@@ -1,6 +1,8 @@
 #include "lifeboat/repo/index.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cstring>
 
 #include "lifeboat/repo/detail/cbor.hpp"
 
@@ -103,10 +105,24 @@ namespace {
 // in all, and the map costs little beside the array.
 constexpr size_t k_fresh_min = 4096;
 
+// The order of Id32's operator< (bytes in order), decided by the first 8 bytes read as one
+// big-endian number unless they are equal: the comparison of every index lookup (a memcmp call
+// each was 6% of an unchanged re-run).
+uint64_t id_head(const Id32& id) {
+  uint64_t v;
+  std::memcpy(&v, id.bytes.data(), sizeof v);
+  return std::endian::native == std::endian::little ? __builtin_bswap64(v) : v;
+}
+
+bool id_less(const Id32& a, const Id32& b) {
+  uint64_t x = id_head(a), y = id_head(b);
+  return x != y ? x < y : a < b;
+}
+
 template <class Array>
 auto lower_bound_id(const Array& a, const Id32& id) {
   return std::lower_bound(a.begin(), a.end(), id,
-                          [](const auto& e, const Id32& x) { return e.id < x; });
+                          [](const auto& e, const Id32& x) { return id_less(e.id, x); });
 }
 }  // namespace
 
@@ -141,12 +157,13 @@ void Index::merge_fresh_locked() {
   fresh.reserve(m_fresh.size());
   for (auto& [id, loc] : m_fresh) fresh.push_back({id, loc});
   m_fresh = {};
-  std::sort(fresh.begin(), fresh.end(), [](const Entry& a, const Entry& b) { return a.id < b.id; });
+  std::sort(fresh.begin(), fresh.end(),
+            [](const Entry& a, const Entry& b) { return id_less(a.id, b.id); });
   size_t old = m_added.size();
   m_added.resize(old + fresh.size());
   size_t i = old, j = fresh.size(), k = old + fresh.size();
   while (j > 0) {
-    if (i > 0 && fresh[j - 1].id < m_added[i - 1].id)
+    if (i > 0 && id_less(fresh[j - 1].id, m_added[i - 1].id))
       m_added[--k] = m_added[--i];
     else
       m_added[--k] = fresh[--j];
@@ -161,7 +178,7 @@ void Index::finalize() {
   m_fresh = {};
   // By id, then in loading order (pack number), so that the first location stays first.
   std::sort(m_sorted.begin(), m_sorted.end(), [](const Entry& a, const Entry& b) {
-    return a.id != b.id               ? a.id < b.id
+    return a.id != b.id               ? id_less(a.id, b.id)
            : a.loc.pack != b.loc.pack ? a.loc.pack < b.loc.pack
                                       : a.loc.offset < b.loc.offset;
   });
