@@ -99,3 +99,45 @@ TEST_CASE("index: loaded and added blobs are found at their first location", "[r
     CHECK(index.find(added[i].first)->pack == added[i].second);
   CHECK(index.find_all(loaded[3]).size() == 2);  // loaded, and re-added by pack 3
 }
+
+TEST_CASE("index: ids alike in their first bytes are told apart", "[repo]") {
+  // Ids that share their first 8 (or 31) bytes: the comparison falls back to the rest.
+  std::mt19937_64 rng(7);
+  std::vector<Id32> ids;
+  for (int group = 0; group < 20; ++group) {
+    Id32 base = random_id(rng);
+    for (int k = 0; k < 50; ++k) {
+      Id32 id = base;
+      if (k % 2)
+        id.bytes[31] = std::byte(k);  // differs in the last byte only
+      else
+        id.bytes[8 + k % 24] ^= std::byte(1 + k % 255);  // first 8 bytes the same
+      ids.push_back(id);
+    }
+    std::sort(ids.end() - 50, ids.end());
+    ids.erase(std::unique(ids.end() - 50, ids.end()), ids.end());
+  }
+  std::vector<Id32> first(ids.begin(), ids.begin() + static_cast<ptrdiff_t>(ids.size() / 2));
+  std::vector<Id32> second(ids.begin() + static_cast<ptrdiff_t>(ids.size() / 2), ids.end());
+  Index index;
+  index.add_pack(pack_of(random_id(rng), first));  // loaded
+  index.finalize();
+  for (size_t i = 0; i < second.size(); i += 100)  // added during a run, in several packs
+    index.add_pack(
+        pack_of(random_id(rng), std::vector<Id32>(second.begin() + static_cast<ptrdiff_t>(i),
+                                                  second.begin() + static_cast<ptrdiff_t>(std::min(
+                                                                       i + 100, second.size())))));
+  for (size_t i = 0; i < first.size(); ++i) {
+    auto loc = index.find(first[i]);
+    REQUIRE(loc);
+    CHECK(loc->offset == 100 * i);
+  }
+  for (size_t i = 0; i < second.size(); ++i) {
+    auto loc = index.find(second[i]);
+    REQUIRE(loc);
+    CHECK(loc->offset == 100 * (i % 100));
+  }
+  Id32 absent = first[3];
+  absent.bytes[20] ^= std::byte(0x55);
+  if (!std::count(ids.begin(), ids.end(), absent)) CHECK_FALSE(index.contains(absent));
+}
