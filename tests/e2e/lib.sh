@@ -54,6 +54,9 @@ jcheck() {  # jcheck DESCRIPTION FILE EXPR: EXPR (Python, d = FILE's JSON) is tr
   fi
 }
 
+# jget FILE EXPR: evaluates the Python expression EXPR with d = the JSON document in FILE.
+jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=eval(sys.argv[2]); print(json.dumps(r) if not isinstance(r, str) else r)' "$1" "$2"; }
+
 snapshot_count() { backup-restore snapshots --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
 
 finish() {

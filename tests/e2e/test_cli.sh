@@ -4,8 +4,6 @@
 # selection, overwrite modes, dry run, --help/--version and unknown flags.
 source "$(dirname "$0")/lib.sh"
 
-# jget FILE EXPR: evaluates the Python expression EXPR with d = the JSON document in FILE.
-jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=eval(sys.argv[2]); print(json.dumps(r) if not isinstance(r, str) else r)' "$1" "$2"; }
 is_hex64() { [[ $1 =~ ^[0-9a-f]{64}$ ]]; }
 # ls_paths: the path column (last field) of a text `ls`, from $T/stdout.
 ls_paths() { awk '{print $NF}' "$T/stdout" | sort; }

@@ -244,7 +244,7 @@ expect_exit 0 "third backup, nothing changed" -- timeout 300 backup-create --jso
 cp "$T/stdout" "$T/third.json"
 jcheck "third backup read nothing (every file from the cache)" "$T/third.json" \
   'd["files_new"] == 0 and d["files_changed"] == 0 and d["bytes_read"] == 0 and d["errors"] == []'
-SNAP3=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["snapshot_id"])' "$T/third.json")
+SNAP3=$(jget "$T/third.json" 'd["snapshot_id"]')
 expect_exit 0 "restore of the third backup" -- timeout 300 backup-restore "$SNAP3" --target "$T/out3"
 python3 "$WALK" list "$T/out3$SRC" >"$T/out3.json" || fail "listing the third restore"
 check "the third backup (attributes from the cache) restores the same tree, xattrs and all" \
@@ -256,7 +256,7 @@ os.setxattr(f, b"user.comment", b"changed"); os.removexattr(f, b"user.binary")' 
 expect_exit 0 "backup after an xattr change" -- timeout 300 backup-create --json "$SRC"
 cp "$T/stdout" "$T/fourth.json"
 jcheck "the file whose xattrs changed is seen as changed" "$T/fourth.json" 'd["files_changed"] == 1'
-SNAP4=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["snapshot_id"])' "$T/fourth.json")
+SNAP4=$(jget "$T/fourth.json" 'd["snapshot_id"]')
 expect_exit 0 "restore after an xattr change" -- timeout 300 backup-restore "$SNAP4" --target "$T/out4"
 check "the changed xattr is restored" \
   test "$(getfattr --only-values -n user.comment "$T/out4$SRC/xattr-file" 2>/dev/null)" = changed

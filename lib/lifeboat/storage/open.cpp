@@ -30,11 +30,16 @@ std::string scheme_of(const std::string& url) {
   auto end = url.find("://");
   return end == std::string::npos ? "" : url.substr(0, end);
 }
+
+// Local paths, file:// and mem:// are on this machine; everything else is reached over a
+// network (retried, its connections limited).
+bool remote_scheme(const std::string& scheme) {
+  return !scheme.empty() && scheme != "file" && scheme != "mem";
+}
 }  // namespace
 
 unsigned default_connections(const std::string& url) {
-  std::string scheme = scheme_of(url);
-  if (!scheme.empty() && scheme != "file" && scheme != "mem") return 4;
+  if (remote_scheme(scheme_of(url))) return 4;
   return std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
 }
 
@@ -43,7 +48,7 @@ std::unique_ptr<Storage> open(const std::string& url, const Options& options) {
   std::string scheme = scheme_of(url);
   std::string rest = scheme.empty() ? url : url.substr(scheme.size() + 3);
   std::unique_ptr<Storage> s;
-  bool remote = true;
+  const bool remote = remote_scheme(scheme);
   // Test faults of fsync act inside the local driver: elsewhere they would never fire.
   auto fsync_fault = fsync_faults_for_testing(options.faults);
   bool local = scheme.empty() || scheme == "file";
@@ -54,10 +59,8 @@ std::unique_ptr<Storage> open(const std::string& url, const Options& options) {
         scheme);
   if (local) {
     s = local::make(rest, std::move(fsync_fault));
-    remote = false;
   } else if (scheme == "mem") {
     s = memory::make(rest);
-    remote = false;
   } else if (scheme == "s3") {
     s = s3::make(rest, options);
   } else if (scheme == "azure") {
