@@ -35,15 +35,19 @@ size_t compress_into(ByteView data, std::byte* out, size_t capacity, int level) 
 }
 
 Bytes decompress(ByteView data, size_t raw_size) {
+  Bytes out(raw_size);
+  decompress_into(data, out.data(), raw_size);
+  return out;
+}
+
+void decompress_into(ByteView data, std::byte* out, size_t raw_size) {
   thread_local std::unique_ptr<ZSTD_DCtx, DCtxFree> holder(ZSTD_createDCtx());
   ZSTD_DCtx* ctx = holder.get();
   if (!ctx) throw Error(Exit::failure, "zstd: out of memory for a decompression context");
-  Bytes out(raw_size);
-  size_t n = ZSTD_decompressDCtx(ctx, out.data(), out.size(), data.data(), data.size());
+  size_t n = ZSTD_decompressDCtx(ctx, out, raw_size, data.data(), data.size());
   if (ZSTD_isError(n) || n != raw_size)
     throw IntegrityError("blob does not decompress to its recorded size {} ({})", raw_size,
                          ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch");
-  return out;
 }
 
 }  // namespace lifeboat::compress

@@ -13,5 +13,7 @@ size_t compress_bound(size_t size);
 size_t compress_into(ByteView data, std::byte* out, size_t capacity, int level = 3);
 // Decompresses data that must expand to exactly raw_size bytes; throws IntegrityError otherwise.
 Bytes decompress(ByteView data, size_t raw_size);
+// The same, into out (raw_size bytes).
+void decompress_into(ByteView data, std::byte* out, size_t raw_size);
 
 }  // namespace lifeboat::compress

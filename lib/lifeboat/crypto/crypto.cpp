@@ -237,11 +237,17 @@ Bytes aes_gcm_seal(ByteView key, ByteView nonce, ByteView ad, ByteView plaintext
 }
 
 std::optional<Bytes> aes_gcm_open(ByteView key, ByteView nonce, ByteView ad, ByteView sealed) {
-  if (key.size() != 32 || nonce.size() != k_nonce_size) fail("aes-gcm parameters");
   if (sealed.size() < k_tag_size) return std::nullopt;
+  Bytes out(sealed.size() - k_tag_size);
+  if (!aes_gcm_open_into(key, nonce, ad, sealed, out.data())) return std::nullopt;
+  return out;
+}
+
+bool aes_gcm_open_into(ByteView key, ByteView nonce, ByteView ad, ByteView sealed, std::byte* out) {
+  if (key.size() != 32 || nonce.size() != k_nonce_size) fail("aes-gcm parameters");
+  if (sealed.size() < k_tag_size) return false;
   size_t ct_len = sealed.size() - k_tag_size;
   std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> ctx(EVP_CIPHER_CTX_new());
-  Bytes out(ct_len);
   int len = 0;
   if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, u8(key.data()),
                                  u8(nonce.data())) != 1)
@@ -250,21 +256,21 @@ std::optional<Bytes> aes_gcm_open(ByteView key, ByteView nonce, ByteView ad, Byt
       EVP_DecryptUpdate(ctx.get(), nullptr, &len, u8(ad.data()), static_cast<int>(ad.size())) != 1)
     fail("aes-gcm aad");
   size_t done = 0;
+  auto reject = [&] {
+    wipe(std::span(out, ct_len));
+    return false;
+  };
   while (done < ct_len) {
     int step = static_cast<int>(std::min<size_t>(ct_len - done, 1 << 30));
-    if (EVP_DecryptUpdate(ctx.get(), u8(out.data() + done), &len, u8(sealed.data() + done), step) !=
-        1)
-      return std::nullopt;
+    if (EVP_DecryptUpdate(ctx.get(), u8(out + done), &len, u8(sealed.data() + done), step) != 1)
+      return reject();
     done += static_cast<size_t>(len);
   }
   if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, k_tag_size,
                           const_cast<std::byte*>(sealed.data() + ct_len)) != 1)
     fail("aes-gcm tag");
-  if (EVP_DecryptFinal_ex(ctx.get(), u8(out.data() + done), &len) != 1) {
-    wipe(out);
-    return std::nullopt;
-  }
-  return out;
+  if (EVP_DecryptFinal_ex(ctx.get(), u8(out + done), &len) != 1) return reject();
+  return true;
 }
 
 namespace {

@@ -71,6 +71,10 @@ Bytes aes_gcm_seal(ByteView key, ByteView nonce, ByteView ad, ByteView plaintext
 void aes_gcm_seal_into(ByteView key, ByteView nonce, ByteView ad, ByteView plaintext,
                        std::byte* out);
 std::optional<Bytes> aes_gcm_open(ByteView key, ByteView nonce, ByteView ad, ByteView sealed);
+// The same, written to out (sealed.size() - k_tag_size bytes; may not overlap sealed): false,
+// and out wiped, when the tag does not verify (or sealed is shorter than a tag).
+bool aes_gcm_open_into(ByteView key, ByteView nonce, ByteView ad, ByteView sealed,
+                       std::byte* out);
 // Nonce for counter n within one object: 4 zero bytes then n big-endian.
 std::array<std::byte, k_nonce_size> counter_nonce(uint64_t n);
 

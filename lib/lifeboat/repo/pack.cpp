@@ -86,6 +86,13 @@ std::optional<Bytes> open_blob(const crypto::Key32& pack_key, const Id32& repo_i
                               associated_data(repo_id, blob_kind(e.type), e.id.view()), stored);
 }
 
+bool open_blob_into(const crypto::Key32& pack_key, const Id32& repo_id, const BlobEntry& e,
+                    ByteView stored, std::byte* out) {
+  return crypto::aes_gcm_open_into(pack_key, crypto::counter_nonce(e.offset),
+                                   associated_data(repo_id, blob_kind(e.type), e.id.view()), stored,
+                                   out);
+}
+
 PackWriter::PackWriter(const MasterKeys& keys, BlobType type) : m_keys(keys), m_type(type) {}
 
 void PackWriter::check_size(size_t payload) const {

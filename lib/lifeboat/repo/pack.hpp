@@ -56,6 +56,9 @@ uint32_t append_sealed_blob(Bytes& pack, const crypto::Key32& pack_key, const Id
 // Opens a stored blob; nullopt when it fails authentication.
 std::optional<Bytes> open_blob(const crypto::Key32& pack_key, const Id32& repo_id,
                                const BlobEntry& entry, ByteView stored);
+// The same, into out (stored.size() - crypto::k_tag_size bytes); false when it fails.
+bool open_blob_into(const crypto::Key32& pack_key, const Id32& repo_id, const BlobEntry& entry,
+                    ByteView stored, std::byte* out);
 
 class PackWriter {
  public:

@@ -232,26 +232,42 @@ crypto::Key32 Repository::pack_key(const PackInfo& pack) {
 }
 
 Bytes Repository::decode_blob(const PackInfo& pack, const BlobEntry& e, ByteView stored) {
-  std::string where = object_key(Kind::data_blob, pack.id);
+  Bytes plain, raw;
+  decode_blob_into(pack, e, stored, plain, raw);  // both were empty: the content is all of one
+  return e.compressed ? std::move(raw) : std::move(plain);
+}
+
+ByteView Repository::decode_blob_into(const PackInfo& pack, const BlobEntry& e, ByteView stored,
+                                      Bytes& plain, Bytes& raw) {
+  auto where = [&] { return object_key(Kind::data_blob, pack.id); };
   if (stored.size() != e.length)
     throw IntegrityError(
-        "pack '{}' is truncated: blob {} is cut short (run backup-verify --read-data)", where,
+        "pack '{}' is truncated: blob {} is cut short (run backup-verify --read-data)", where(),
         e.id.hex().substr(0, 16));
-  auto plain = open_blob(pack_key(pack), m_config.id, e, stored);
-  if (!plain)
+  auto grow = [](Bytes& b, size_t n) {
+    if (b.size() < n) b.resize(n);
+  };
+  size_t n = stored.size() >= crypto::k_tag_size ? stored.size() - crypto::k_tag_size : 0;
+  grow(plain, n);
+  if (!open_blob_into(pack_key(pack), m_config.id, e, stored, plain.data()))
     throw IntegrityError(
         "pack '{}': blob {} failed authentication (damaged or tampered; run "
         "backup-verify --read-data)",
-        where, e.id.hex().substr(0, 16));
+        where(), e.id.hex().substr(0, 16));
   if (e.raw_length > (1u << 30))
     throw IntegrityError("pack '{}': blob {} claims {} bytes, more than any blob Lifeboat writes",
-                         where, e.id.hex().substr(0, 16), e.raw_length);
-  Bytes data = e.compressed ? compress::decompress(*plain, e.raw_length) : std::move(*plain);
+                         where(), e.id.hex().substr(0, 16), e.raw_length);
+  ByteView data(plain.data(), n);
+  if (e.compressed) {
+    grow(raw, e.raw_length);
+    compress::decompress_into(data, raw.data(), e.raw_length);
+    data = ByteView(raw.data(), e.raw_length);
+  }
   if (data.size() != e.raw_length)
-    throw IntegrityError("pack '{}': blob {} has the wrong length", where,
+    throw IntegrityError("pack '{}': blob {} has the wrong length", where(),
                          e.id.hex().substr(0, 16));
   if (m_mac->compute(data) != e.id)
-    throw IntegrityError("pack '{}': blob {} does not match its id", where,
+    throw IntegrityError("pack '{}': blob {} does not match its id", where(),
                          e.id.hex().substr(0, 16));
   return data;
 }

@@ -87,6 +87,11 @@ class Repository {
   void visit_tree(const Id32& id, const std::function<void(Tree&)>& visit);
   // Opens one stored blob already fetched; throws IntegrityError naming the pack on failure.
   Bytes decode_blob(const PackInfo& pack, const BlobEntry& entry, ByteView stored);
+  // The same checks, decoding into plain and raw, which only ever grow: a caller that keeps
+  // them from blob to blob (verify) zero-fills and faults in their pages once, not per blob.
+  // Returns the blob's content, which lies in one of them.
+  ByteView decode_blob_into(const PackInfo& pack, const BlobEntry& entry, ByteView stored,
+                            Bytes& plain, Bytes& raw);
   crypto::Key32 pack_key(const PackInfo& pack);
 
   // Snapshots, newest last; signatures checked against the repository's signers. A snapshot
