@@ -1,6 +1,8 @@
 // Our crypto wrappers against published test vectors.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "lifeboat/crypto/crypto.hpp"
 
 using namespace lifeboat;
@@ -36,8 +38,17 @@ TEST_CASE("AES-256-GCM matches the NIST GCM specification test cases", "[crypto]
     auto back = aes_gcm_open(k, iv, ad, ct);
     REQUIRE(back);
     CHECK(*back == pt);
+    Bytes into(pt.size() + 7, std::byte{0xee});  // room to spare: only pt.size() is written
+    CHECK(aes_gcm_open_into(k, iv, ad, ct, into.data()));
+    CHECK(Bytes(into.begin(), into.begin() + static_cast<ptrdiff_t>(pt.size())) == pt);
+    CHECK(into.back() == std::byte{0xee});
     ct[3] ^= std::byte{1};
     CHECK_FALSE(aes_gcm_open(k, iv, ad, ct));
+    // A failed open leaves no plaintext behind.
+    CHECK_FALSE(aes_gcm_open_into(k, iv, ad, ct, into.data()));
+    CHECK(std::all_of(into.begin(), into.begin() + static_cast<ptrdiff_t>(pt.size()),
+                      [](std::byte b) { return b == std::byte{0}; }));
+    CHECK_FALSE(aes_gcm_open_into(k, iv, ad, ByteView(ct).first(15), into.data()));
     ct[3] ^= std::byte{1};
     ad[0] ^= std::byte{1};
     CHECK_FALSE(aes_gcm_open(k, iv, ad, ct));

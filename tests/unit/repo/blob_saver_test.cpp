@@ -108,3 +108,46 @@ TEST_CASE("blob saver: packs of tiny blobs are cut at k_pack_blobs; ids are answ
   }
   CHECK(largest == repo::BlobSaver::k_pack_blobs);
 }
+
+TEST_CASE("blob saver: blobs decode into buffers reused from blob to blob", "[repo]") {
+  repo::Secret secret{repo::Secret::Type::password, "saver test password", "test"};
+  auto store = storage::open("mem://blob-saver-decode");
+  repo::Repository::init(*store, secret, {});
+  auto repo = repo::Repository::open(storage::open("mem://blob-saver-decode"), secret);
+  repo->load_index();
+  // Largest first, so that the later ones land in buffers holding an earlier blob's bytes.
+  std::vector<Bytes> blobs;
+  blobs.push_back(Bytes(3u << 20, std::byte{'a'}));  // compressed, 3 MiB
+  blobs.push_back(Bytes(100000));                    // noise: stored as it is
+  crypto::random_bytes(blobs.back());
+  blobs.push_back(Bytes(5000, std::byte{'b'}));  // compressed, small
+  blobs.push_back(Bytes());                      // empty
+  std::vector<Id32> ids;
+  {
+    repo::BlobSaver saver(*repo, 1);
+    for (auto& b : blobs) {
+      ids.push_back(repo->mac().compute(b));
+      saver.save(repo::BlobType::data, ids.back(), b);
+    }
+    saver.flush();
+  }
+  Bytes plain, raw;
+  for (size_t i = 0; i < blobs.size(); ++i) {
+    auto loc = repo->index().find(ids[i]);
+    REQUIRE(loc);
+    const repo::PackInfo& pack = repo->index().pack(loc->pack);
+    repo::BlobEntry e = repo->index().entry_for(ids[i], *loc);
+    CHECK(e.compressed == (i == 0 || i == 2));
+    Bytes stored;
+    REQUIRE(store->get(repo::object_key(repo::Kind::data_blob, pack.id), stored,
+                       storage::Range{loc->offset, loc->length}));
+    ByteView got = repo->decode_blob_into(pack, e, stored, plain, raw);
+    CHECK(Bytes(got.begin(), got.end()) == blobs[i]);
+    CHECK(repo->decode_blob(pack, e, stored) == blobs[i]);
+    // A flipped bit fails authentication, whatever the buffers held before.
+    stored[stored.size() / 2] ^= std::byte{4};
+    CHECK_THROWS_AS(repo->decode_blob_into(pack, e, stored, plain, raw), IntegrityError);
+  }
+  CHECK(plain.size() >= blobs[1].size());
+  CHECK(raw.size() == blobs[0].size());  // grown once, to the largest, never shrunk
+}
