@@ -41,6 +41,12 @@ double jitter(double upper) {
   return std::uniform_real_distribution<double>(upper / 2, upper)(rng);
 }
 
+uint64_t total_size(std::span<const ByteView> parts) {
+  uint64_t n = 0;
+  for (auto& p : parts) n += p.size();
+  return n;
+}
+
 class Retry final : public Forwarding {
  public:
   Retry(std::unique_ptr<Storage> inner, double budget)
@@ -48,6 +54,9 @@ class Retry final : public Forwarding {
 
   void put(const std::string& k, ByteView d) override {
     attempt("upload", k, [&] { inner().put(k, d); });
+  }
+  void put_parts(const std::string& k, std::span<const ByteView> parts) override {
+    attempt("upload", k, [&] { inner().put_parts(k, parts); });
   }
   bool get(const std::string& k, Bytes& o, std::optional<Range> r) override {
     bool found = false;
@@ -114,6 +123,10 @@ class ConcurrencyLimit final : public Forwarding {
   void put(const std::string& k, ByteView d) override {
     Slot s(*this);
     inner().put(k, d);
+  }
+  void put_parts(const std::string& k, std::span<const ByteView> parts) override {
+    Slot s(*this);
+    inner().put_parts(k, parts);
   }
   bool get(const std::string& k, Bytes& o, std::optional<Range> r) override {
     Slot s(*this);
@@ -200,6 +213,10 @@ class RateLimit final : public Forwarding {
     m_up.take(d.size());
     inner().put(k, d);
   }
+  void put_parts(const std::string& k, std::span<const ByteView> parts) override {
+    m_up.take(total_size(parts));
+    inner().put_parts(k, parts);
+  }
   bool get(const std::string& k, Bytes& o, std::optional<Range> r) override {
     if (r) m_down.take(r->length);
     bool found = inner().get(k, o, r);
@@ -219,6 +236,12 @@ class Logging final : public Forwarding {
     run("put", k, [&] {
       inner().put(k, d);
       return fmt::format("{} bytes", d.size());
+    });
+  }
+  void put_parts(const std::string& k, std::span<const ByteView> parts) override {
+    run("put", k, [&] {
+      inner().put_parts(k, parts);
+      return fmt::format("{} bytes", total_size(parts));
     });
   }
   bool get(const std::string& k, Bytes& o, std::optional<Range> r) override {

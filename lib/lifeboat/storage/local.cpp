@@ -38,7 +38,9 @@ class LocalStorage final : public Storage {
     while (m_root.size() > 1 && m_root.back() == '/') m_root.pop_back();
   }
 
-  void put(const std::string& key, ByteView data) override {
+  void put(const std::string& key, ByteView data) override { put_parts(key, {&data, 1}); }
+
+  void put_parts(const std::string& key, std::span<const ByteView> parts) override {
     std::string path = m_root + "/" + key;
     std::string dir = path.substr(0, path.rfind('/'));
     std::string tmp = fmt::format("{}.tmp-{:x}-{:x}", path, ::getpid(), m_counter++ ^ seed());
@@ -50,14 +52,16 @@ class LocalStorage final : public Storage {
     if (!fd) fail("create", tmp, errno);
     try {
       sync_new_parents(dir);
-      size_t done = 0;
-      while (done < data.size()) {
-        ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          fail("write", tmp, errno);
+      for (ByteView data : parts) {
+        size_t done = 0;
+        while (done < data.size()) {
+          ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+          if (n < 0) {
+            if (errno == EINTR) continue;
+            fail("write", tmp, errno);
+          }
+          done += static_cast<size_t>(n);
         }
-        done += static_cast<size_t>(n);
       }
       sync(fd.get(), tmp);
       fd.reset();

@@ -16,6 +16,16 @@ int64_t Storage::retained_until(const std::string& key) {
 
 Storage::Leftovers Storage::stale_uploads(int64_t, bool) { return {}; }
 
+void Storage::put_parts(const std::string& key, std::span<const ByteView> parts) {
+  if (parts.size() == 1) return put(key, parts[0]);
+  size_t size = 0;
+  for (auto& p : parts) size += p.size();
+  Bytes whole;
+  whole.reserve(size);
+  for (auto& p : parts) append(whole, p);
+  put(key, whole);
+}
+
 void Storage::retain_until(const std::string& key, int64_t) {
   throw PermanentError(fmt::format(
       "extend the retention of {} at {}: this storage has no object retention (only S3 Object "

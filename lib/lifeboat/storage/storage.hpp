@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "lifeboat/core/error.hpp"
@@ -42,6 +43,11 @@ class Storage {
   // Stores data under key, all or nothing: a reader sees the whole object or none.
   // Overwriting an existing key replaces it atomically.
   virtual void put(const std::string& key, ByteView data) = 0;
+  // Stores the concatenation of parts under key, as put would. This default joins them in one
+  // buffer and calls put; a driver that can write them as they are (local) overrides it, and
+  // so do the decorators, which pass it on: a pack is sealed in place in its writer's memory
+  // and uploaded from there, without a second pack-sized buffer.
+  virtual void put_parts(const std::string& key, std::span<const ByteView> parts);
   // Reads the object (or a range of it) into out, replacing its content. Returns false when
   // the object does not exist. A range past the end yields the bytes that exist.
   virtual bool get(const std::string& key, Bytes& out, std::optional<Range> range = {}) = 0;

@@ -65,6 +65,26 @@ void conformance(storage::Storage& s) {
     s.remove("data/00/small");
     s.remove("data/00/large");
   }
+  SECTION("put_parts stores the parts one after the other, as one object") {
+    Bytes a(70000), b = to_bytes("middle"), c(3000, std::byte{9});
+    for (size_t i = 0; i < a.size(); ++i) a[i] = std::byte(i % 253);
+    std::vector<ByteView> parts{a, {}, b, c};
+    s.put_parts("data/cd/parts", parts);
+    Bytes whole = a;
+    append(whole, b);
+    append(whole, c);
+    Bytes out;
+    REQUIRE(s.get("data/cd/parts", out));
+    CHECK(out == whole);
+    CHECK(s.stat("data/cd/parts") == whole.size());
+    REQUIRE(s.get("data/cd/parts", out, storage::Range{69990, 20}));
+    CHECK(out == Bytes(whole.begin() + 69990, whole.begin() + 70010));
+    std::vector<ByteView> none;
+    s.put_parts("data/cd/parts", none);  // replaces, like put
+    REQUIRE(s.get("data/cd/parts", out));
+    CHECK(out.empty());
+    s.remove("data/cd/parts");
+  }
   SECTION("empty objects") {
     s.put("index/empty", {});
     Bytes out = to_bytes("x");
