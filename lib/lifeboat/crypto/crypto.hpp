@@ -67,14 +67,14 @@ Key32 hkdf_key(ByteView ikm, ByteView salt, std::string_view info);
 // AES-256-GCM. seal returns ciphertext || 16-byte tag. open returns nullopt when the tag
 // does not verify (wrong key, tampered data or associated data).
 Bytes aes_gcm_seal(ByteView key, ByteView nonce, ByteView ad, ByteView plaintext);
-// The same, written to out (plaintext.size() + k_tag_size bytes; may not overlap plaintext).
+// The same, written to out (plaintext.size() + k_tag_size bytes): out is either
+// plaintext.data() itself (sealed in place; OpenSSL allows it) or apart from plaintext.
 void aes_gcm_seal_into(ByteView key, ByteView nonce, ByteView ad, ByteView plaintext,
                        std::byte* out);
 std::optional<Bytes> aes_gcm_open(ByteView key, ByteView nonce, ByteView ad, ByteView sealed);
 // The same, written to out (sealed.size() - k_tag_size bytes; may not overlap sealed): false,
 // and out wiped, when the tag does not verify (or sealed is shorter than a tag).
-bool aes_gcm_open_into(ByteView key, ByteView nonce, ByteView ad, ByteView sealed,
-                       std::byte* out);
+bool aes_gcm_open_into(ByteView key, ByteView nonce, ByteView ad, ByteView sealed, std::byte* out);
 // Nonce for counter n within one object: 4 zero bytes then n big-endian.
 std::array<std::byte, k_nonce_size> counter_nonce(uint64_t n);
 

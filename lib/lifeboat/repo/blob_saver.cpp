@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <utility>
 
+#include "lifeboat/compress/zstd.hpp"
+
 namespace lifeboat::repo {
 
 namespace {
@@ -36,12 +38,9 @@ BlobSaver::BlobSaver(Repository& repo, unsigned workers, unsigned uploads)
   if (uploads == 0) uploads = std::max(1u, repo.transfers());
   m_capacity = workers * 2;     // batches waiting: with the one being filled, a few MiB
   m_upload_capacity = uploads;  // packs waiting, besides those in flight: bounds memory
-  for (unsigned i = 0; i < workers; ++i) {
-    auto w = std::make_unique<Worker>();
-    w->data = std::make_unique<PackWriter>(repo.keys(), BlobType::data);
-    w->tree = std::make_unique<PackWriter>(repo.keys(), BlobType::tree);
-    m_workers.push_back(std::move(w));
-  }
+  m_data_pack = new_pack(BlobType::data);
+  m_tree_pack = new_pack(BlobType::tree);
+  for (unsigned i = 0; i < workers; ++i) m_workers.push_back(std::make_unique<Worker>());
   for (auto& w : m_workers) w->thread = std::thread([this, wp = w.get()] { work(*wp); });
   for (unsigned i = 0; i < uploads; ++i) m_uploaders.emplace_back([this] { upload_loop(); });
 }
@@ -117,11 +116,26 @@ void BlobSaver::work(Worker& w) {
     try {
       uint64_t raw_bytes = 0;
       for (auto& blob : batch) {
-        PackWriter& writer = blob.type == BlobType::data ? *w.data : *w.tree;
-        writer.add_compressing(blob.id, blob.data);
+        size_t bound = compress::compress_bound(blob.data.size());
+        if (w.scratch_size < bound) {  // not zeroed: the compressor writes what it keeps
+          w.scratch.reset(new std::byte[bound]);
+          w.scratch_size = bound;
+        }
+        size_t n = compress::compress_into(blob.data, w.scratch.get(), bound);
+        ByteView payload = n ? ByteView(w.scratch.get(), n) : ByteView(blob.data);
+        std::unique_ptr<PackWriter> full;
+        {
+          std::lock_guard lock(m_pack_mutex);
+          auto& pack = blob.type == BlobType::data ? m_data_pack : m_tree_pack;
+          pack->add(blob.id, payload, static_cast<uint32_t>(blob.data.size()), n != 0);
+          if (pack->bytes() >= m_pack_target || pack->count() >= k_pack_blobs) {
+            full = std::move(pack);
+            pack = new_pack(blob.type);
+          }
+        }
         raw_bytes += blob.data.size();
-        Bytes().swap(blob.data);  // in the pack writer now
-        if (writer.bytes() >= m_pack_target || writer.count() >= k_pack_blobs) store_pack(writer);
+        Bytes().swap(blob.data);      // in the pack now
+        if (full) store_pack(*full);  // sealed here, while the other workers fill the next
       }
       std::lock_guard lock(m_mutex);
       m_stats.blobs_added += batch.size();
@@ -139,22 +153,28 @@ void BlobSaver::work(Worker& w) {
   }
 }
 
-void BlobSaver::store_pack(PackWriter& writer) {
-  if (writer.count() == 0) return;
-  Bytes buffer;
+std::unique_ptr<PackWriter> BlobSaver::new_pack(BlobType type) {
+  // Tree packs stay small in most backups: they start small and grow.
+  if (type == BlobType::tree) return std::make_unique<PackWriter>(m_repo.keys(), type);
+  // Room for a full pack and the blob that fills it, allocated (not touched) at once: growing
+  // by doubling copied it four times and reserved twice the pack.
+  Arena spare;
   {
     std::lock_guard lock(m_mutex);
-    if (!m_spare_packs.empty()) {
-      buffer = std::move(m_spare_packs.back());
-      m_spare_packs.pop_back();
-    }
+    if (m_spare_arena) spare = std::move(*std::exchange(m_spare_arena, std::nullopt));
   }
-  auto finished = writer.finish(std::move(buffer));
+  return std::make_unique<PackWriter>(m_repo.keys(), type, m_pack_target + (2u << 20),
+                                      std::move(spare));
+}
+
+void BlobSaver::store_pack(PackWriter& writer) {
+  if (writer.count() == 0) return;
+  auto finished = writer.finish();
   std::unique_lock lock(m_mutex);
   m_cv_space.wait(lock, [&] { return m_uploads.size() < m_upload_capacity || m_error; });
   rethrow_locked();
-  m_uploads.push_back({object_key(Kind::data_blob, finished.record.id), std::move(finished.bytes),
-                       std::move(finished.record)});
+  std::string key = object_key(Kind::data_blob, finished.record.id);
+  m_uploads.push_back({std::move(key), std::move(finished)});
   m_cv_uploads.notify_one();
 }
 
@@ -171,20 +191,20 @@ void BlobSaver::upload_loop() {
     }
     m_cv_space.notify_all();
     try {
-      m_repo.storage().put(up.key, up.bytes);
+      m_repo.storage().put_parts(up.key, up.pack.parts);
       // Only a stored pack enters the index, and an index file only names stored packs.
-      m_repo.index().add_pack(up.record);
+      m_repo.index().add_pack(up.pack.record);
       std::unique_lock lock(m_mutex);
       // The index answers for these blobs now (save() and known() ask it after m_pending):
       // m_pending stays the size of what is in flight, not of the whole run.
       if (m_use_index)
-        for (auto& b : up.record.header.blobs) m_pending.erase(b.id);
-      m_stats.bytes_stored += up.bytes.size();
+        for (auto& b : up.pack.record.header.blobs) m_pending.erase(b.id);
+      m_stats.bytes_stored += up.pack.record.size;
       m_stats.packs_written++;
-      // Kept for the next pack (as many as there are workers): its pages are mapped already.
-      if (m_spare_packs.size() < m_workers.size()) m_spare_packs.push_back(std::move(up.bytes));
-      m_unindexed_blobs += up.record.header.blobs.size();
-      m_unindexed.push_back(std::move(up.record));
+      if (!m_spare_arena && up.pack.arena.size >= m_pack_target)
+        m_spare_arena = std::move(up.pack.arena);
+      m_unindexed_blobs += up.pack.record.header.blobs.size();
+      m_unindexed.push_back(std::move(up.pack.record));
       if (m_unindexed.size() >= m_packs_per_index || m_unindexed_blobs >= k_blobs_per_index)
         write_index_locked(lock);
     } catch (...) {
@@ -226,10 +246,8 @@ void BlobSaver::flush() {
     rethrow_locked();
   }
   // Workers are idle and the producer is here: the partial packs can be finished safely.
-  for (auto& w : m_workers) {
-    store_pack(*w->data);
-    store_pack(*w->tree);
-  }
+  store_pack(*m_data_pack);
+  store_pack(*m_tree_pack);
   std::unique_lock lock(m_mutex);
   m_cv_idle.wait(lock, [&] { return (m_uploads.empty() && m_uploading == 0) || m_error; });
   rethrow_locked();

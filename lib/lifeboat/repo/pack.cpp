@@ -5,7 +5,6 @@
 #include <set>
 #include <string_view>
 
-#include "lifeboat/compress/zstd.hpp"
 #include "lifeboat/repo/detail/cbor.hpp"
 #include "lifeboat/repo/format.hpp"
 
@@ -70,16 +69,6 @@ crypto::Key32 unwrap_pack_key(const MasterKeys& keys, const PackKeyWrap& w, cons
   return k;
 }
 
-uint32_t append_sealed_blob(Bytes& pack, const crypto::Key32& pack_key, const Id32& repo_id,
-                            BlobType type, const Id32& id, ByteView payload) {
-  auto offset = static_cast<uint32_t>(pack.size());
-  pack.resize(pack.size() + payload.size() + crypto::k_tag_size);
-  crypto::aes_gcm_seal_into(pack_key, crypto::counter_nonce(offset),
-                            associated_data(repo_id, blob_kind(type), id.view()), payload,
-                            pack.data() + offset);
-  return static_cast<uint32_t>(payload.size() + crypto::k_tag_size);
-}
-
 std::optional<Bytes> open_blob(const crypto::Key32& pack_key, const Id32& repo_id,
                                const BlobEntry& e, ByteView stored) {
   return crypto::aes_gcm_open(pack_key, crypto::counter_nonce(e.offset),
@@ -93,7 +82,10 @@ bool open_blob_into(const crypto::Key32& pack_key, const Id32& repo_id, const Bl
                                    out);
 }
 
-PackWriter::PackWriter(const MasterKeys& keys, BlobType type) : m_keys(keys), m_type(type) {}
+PackWriter::PackWriter(const MasterKeys& keys, BlobType type, size_t arena, Arena spare)
+    : m_keys(keys), m_type(type), m_arena_first(arena) {
+  if (spare.size >= arena) m_arena = std::move(spare);
+}
 
 void PackWriter::check_size(size_t payload) const {
   // Offsets, lengths and nonces are 32-bit: keep every pack far below 4 GiB.
@@ -104,42 +96,33 @@ void PackWriter::check_size(size_t payload) const {
 }
 
 std::byte* PackWriter::reserve(size_t n) {
-  if (m_arena_used + n > m_arena_size) {
-    size_t size = std::max({m_arena_used + n, 2 * m_arena_size, size_t{1} << 20});
+  if (m_arena_used + n > m_arena.size) {
+    size_t size = std::max({m_arena_used + n, 2 * m_arena.size, m_arena_first});
     std::unique_ptr<std::byte[]> grown(new std::byte[size]);
-    if (m_arena_used) std::memcpy(grown.get(), m_arena.get(), m_arena_used);
-    m_arena = std::move(grown);
-    m_arena_size = size;
+    if (m_arena_used) std::memcpy(grown.get(), m_arena.data.get(), m_arena_used);
+    m_arena = {std::move(grown), size};
   }
-  return m_arena.get() + m_arena_used;
+  return m_arena.data.get() + m_arena_used;
 }
 
 void PackWriter::add(const Id32& id, ByteView payload, uint32_t raw_length, bool compressed) {
   check_size(payload.size());
-  std::byte* out = reserve(payload.size());
+  std::byte* out = reserve(payload.size() + crypto::k_tag_size);
   if (!payload.empty()) std::memcpy(out, payload.data(), payload.size());
   m_pending.push_back(
       {id, m_arena_used, static_cast<uint32_t>(payload.size()), raw_length, compressed});
-  m_arena_used += payload.size();
+  m_arena_used += payload.size() + crypto::k_tag_size;
   m_bytes += payload.size() + crypto::k_tag_size;
 }
 
-void PackWriter::add_compressing(const Id32& id, ByteView data) {
-  check_size(data.size());
-  size_t bound = compress::compress_bound(data.size());
-  std::byte* out = reserve(bound);
-  size_t n = compress::compress_into(data, out, bound);
-  if (n == 0) {  // not worth it: stored as it is
-    n = data.size();
-    if (n) std::memcpy(out, data.data(), n);
-  }
-  m_pending.push_back({id, m_arena_used, static_cast<uint32_t>(n),
-                       static_cast<uint32_t>(data.size()), n != data.size()});
-  m_arena_used += n;
-  m_bytes += n + crypto::k_tag_size;
+Bytes PackWriter::Finished::concat() const {
+  Bytes out;
+  out.reserve(record.size);
+  for (auto& p : parts) append(out, p);
+  return out;
 }
 
-PackWriter::Finished PackWriter::finish(Bytes buffer) {
+PackWriter::Finished PackWriter::finish() {
   // Shuffle the blob order (Fisher-Yates with CSPRNG draws) so that blob sizes in pack order
   // say nothing about the order of data in files.
   for (size_t i = m_pending.size(); i > 1; --i) {
@@ -150,31 +133,39 @@ PackWriter::Finished PackWriter::finish(Bytes buffer) {
   auto pack_key = crypto::random_key();
   Finished f;
   f.record.header.wrap = wrap_pack_key(m_keys, pack_key);
-  f.bytes = std::move(buffer);
-  f.bytes.clear();
-  // Room for the header too (at most 69 bytes per blob, plus its envelope): growing the
-  // buffer to append it would copy the whole pack into one of twice its size.
-  f.bytes.reserve(m_bytes + 80 * m_pending.size() + 1024);
   f.record.header.blobs.reserve(m_pending.size());
+  f.parts.reserve(m_pending.size() + 1);
+  crypto::Sha256 hash;
+  uint64_t offset = 0;  // in the pack
   for (auto& p : m_pending) {
     BlobEntry e;
     e.id = p.id;
     e.type = m_type;
-    e.offset = static_cast<uint32_t>(f.bytes.size());
+    e.offset = static_cast<uint32_t>(offset);
     e.raw_length = p.raw_length;
     e.compressed = p.compressed;
-    e.length = append_sealed_blob(f.bytes, pack_key, m_keys.repo_id, m_type, p.id,
-                                  ByteView(m_arena.get() + p.offset, p.length));
-    e.xxh = xxh3_128(ByteView(f.bytes).subspan(e.offset));
+    e.length = p.length + static_cast<uint32_t>(crypto::k_tag_size);
+    std::byte* at = m_arena.data.get() + p.offset;
+    crypto::aes_gcm_seal_into(pack_key, crypto::counter_nonce(offset),
+                              associated_data(m_keys.repo_id, blob_kind(m_type), p.id.view()),
+                              ByteView(at, p.length), at);
+    ByteView sealed(at, e.length);
+    e.xxh = xxh3_128(sealed);
+    hash.update(sealed);
+    f.parts.push_back(sealed);
     f.record.header.blobs.push_back(e);
+    offset += e.length;
   }
   crypto::wipe(pack_key);
-  Bytes header = seal_object(m_keys.meta_key, m_keys.repo_id, Kind::pack_header,
-                             encode_pack_header(f.record.header));
-  append(f.bytes, header);
-  put_u32le(f.bytes, static_cast<uint32_t>(header.size()));
-  f.record.id = crypto::sha256(f.bytes);
-  f.record.size = f.bytes.size();
+  f.trailer = seal_object(m_keys.meta_key, m_keys.repo_id, Kind::pack_header,
+                          encode_pack_header(f.record.header));
+  put_u32le(f.trailer, static_cast<uint32_t>(f.trailer.size()));
+  hash.update(f.trailer);
+  f.parts.push_back(f.trailer);  // a vector's bytes stay where they are when it is moved
+  f.record.id = hash.finish();
+  f.record.size = offset + f.trailer.size();
+  f.arena = std::move(m_arena);
+  m_arena = {};
   m_pending.clear();
   m_arena_used = 0;
   m_bytes = 0;

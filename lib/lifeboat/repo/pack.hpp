@@ -50,9 +50,6 @@ PackKeyWrap wrap_pack_key(const MasterKeys& keys, const crypto::Key32& pack_key)
 // Throws Error(not_permitted) for a write-only bundle, IntegrityError when it does not open.
 crypto::Key32 unwrap_pack_key(const MasterKeys& keys, const PackKeyWrap& wrap, const Id32& pack_id);
 
-// Seals a blob onto the end of pack (its offset is pack.size()); returns the sealed length.
-uint32_t append_sealed_blob(Bytes& pack, const crypto::Key32& pack_key, const Id32& repo_id,
-                            BlobType type, const Id32& id, ByteView payload);
 // Opens a stored blob; nullopt when it fails authentication.
 std::optional<Bytes> open_blob(const crypto::Key32& pack_key, const Id32& repo_id,
                                const BlobEntry& entry, ByteView stored);
@@ -60,27 +57,39 @@ std::optional<Bytes> open_blob(const crypto::Key32& pack_key, const Id32& repo_i
 bool open_blob_into(const crypto::Key32& pack_key, const Id32& repo_id, const BlobEntry& entry,
                     ByteView stored, std::byte* out);
 
+// Memory a PackWriter fills: not zero-filled (each byte is written once, by a copy or the
+// cipher), and handed on with the finished pack, then back to a writer as a spare.
+struct Arena {
+  std::unique_ptr<std::byte[]> data;
+  size_t size = 0;
+};
+
 class PackWriter {
  public:
-  PackWriter(const MasterKeys& keys, BlobType type);
+  // arena: bytes of room to allocate at the first add (more is allocated as needed); spare:
+  // an earlier pack's arena to fill instead, when it is at least that large.
+  PackWriter(const MasterKeys& keys, BlobType type, size_t arena = 1u << 20, Arena spare = {});
   // Adds a blob; payload is its (maybe compressed) plaintext.
   void add(const Id32& id, ByteView payload, uint32_t raw_length, bool compressed);
-  // Adds a blob, compressing it with zstd when that saves at least 1/32 of its size.
-  void add_compressing(const Id32& id, ByteView data);
   size_t bytes() const { return m_bytes; }
   size_t count() const { return m_pending.size(); }
-  // Shuffles, seals and serialises the pack; the writer is empty afterwards. buffer may be a
-  // spare (its capacity is reused: a new 16 MiB buffer costs a page fault every 4 KiB).
+  // Shuffles, seals and serialises the pack; the writer is empty afterwards. Each blob is
+  // sealed where it lies in the arena (room for its tag was left behind it), so the pack is
+  // not copied: `parts` are its bytes in pack order, sealed blobs in the arena then the
+  // trailer (the sealed header and its length).
   struct Finished {
     PackRecord record;
-    Bytes bytes;
+    Arena arena;
+    Bytes trailer;
+    std::vector<ByteView> parts;
+    Bytes concat() const;  // the pack in one buffer
   };
-  Finished finish(Bytes buffer = {});
+  Finished finish();
 
  private:
   struct Pending {
     Id32 id;
-    size_t offset;  // of the payload in m_arena
+    size_t offset;  // of the payload in m_arena (its tag's room follows)
     uint32_t length;
     uint32_t raw_length;
     bool compressed;
@@ -91,11 +100,10 @@ class PackWriter {
   const MasterKeys& m_keys;
   BlobType m_type;
   std::vector<Pending> m_pending;
-  // The payloads of the pending blobs, one after the other. Kept from pack to pack, and not
-  // zero-filled: it is written once per byte, by the compressor or a copy.
-  std::unique_ptr<std::byte[]> m_arena;
+  // The payloads of the pending blobs, one after the other, each followed by room for its tag.
+  Arena m_arena;
   size_t m_arena_used = 0;
-  size_t m_arena_size = 0;
+  size_t m_arena_first;  // what the first allocation takes
   size_t m_bytes = 0;
 };
 

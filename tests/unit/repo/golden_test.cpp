@@ -144,7 +144,7 @@ TEST_CASE("golden: pack and index", "[golden]") {
                               Bytes(3000)};
   for (auto& b : blobs) w.add(mac.compute(b), b, static_cast<uint32_t>(b.size()), false);
   auto finished = w.finish();
-  Bytes g = golden("pack.bin", finished.bytes);
+  Bytes g = golden("pack.bin", finished.concat());
   CHECK(crypto::sha256(g) == finished.record.id);
   PackHeader h = parse_pack_trailer(f.keys, g, "pack");
   REQUIRE(h.blobs.size() == 3);
