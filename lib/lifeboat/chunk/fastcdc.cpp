@@ -34,10 +34,13 @@ namespace {
 uint64_t top_mask(unsigned bits) { return bits == 0 ? 0 : ~uint64_t{0} << (64 - bits); }
 }  // namespace
 
-size_t find_cut(const GearTable& gear, const Params& p, ByteView data) {
+namespace {
+// The cut point in data (at most max_size bytes), or 0 when there is none in it: then a longer
+// window may still have one. A cut found is the same whatever follows it (the mask at each
+// position depends on the position alone), so a window that holds one need not be longer.
+size_t scan_cut(const GearTable& gear, const Params& p, ByteView data) {
   size_t n = data.size();
-  if (n <= p.min_size) return n;
-  if (n > p.max_size) n = p.max_size;
+  if (n <= p.min_size) return 0;
   size_t normal = std::min<size_t>(p.avg_size, n);
   unsigned bits = static_cast<unsigned>(std::countr_zero(p.avg_size));
   uint64_t mask_s = top_mask(bits + 2), mask_l = top_mask(bits - 2);
@@ -52,7 +55,16 @@ size_t find_cut(const GearTable& gear, const Params& p, ByteView data) {
     h = (h << 1) + gear[d[i]];
     if ((h & mask_l) == 0) return i + 1;
   }
-  return n;
+  return 0;
+}
+}  // namespace
+
+size_t find_cut(const GearTable& gear, const Params& p, ByteView data) {
+  size_t n = data.size();
+  if (n <= p.min_size) return n;
+  if (n > p.max_size) n = p.max_size;
+  size_t cut = scan_cut(gear, p, data.first(n));
+  return cut ? cut : n;
 }
 
 Chunker::Chunker(const GearTable& gear, const Params& params, ReadFn read)
@@ -65,36 +77,51 @@ void Chunker::reset(ReadFn read) {
 }
 
 ByteView Chunker::next() {
-  size_t avail = m_end - m_begin;
-  if (avail < m_params.max_size && !m_eof) {
-    // The buffer holds two maximal chunks. What is left is moved to the front only when less
-    // than a maximal chunk fits behind it, so each byte is moved at most once (moving it after
-    // every chunk cost ~7 copies of the input; three maximal chunks, half a copy, held 8 MiB
-    // more per chunker for large files).
-    const size_t max = m_params.max_size;
-    if (!m_buf) {
-      // Not zeroed: only the pages data is read into become resident (most files are small).
-      m_size = 2 * static_cast<size_t>(max);
-      m_buf.reset(new std::byte[m_size]);
+  // Data is read as far as the next cut needs: two average chunks past the start (reads take
+  // what fits, so usually more), and up to a maximal chunk only when no cut lies in those.
+  // The buffer holds a maximal chunk and an average one; what is left is moved to the front
+  // when the data needed would not fit behind it (usually under two average chunks, once per
+  // several chunks). Two maximal chunks, moved less, held 7 MiB more per chunker.
+  const size_t max = m_params.max_size;
+  size_t want = std::min<size_t>(2 * size_t{m_params.avg_size}, max);
+  for (;;) {
+    size_t avail = m_end - m_begin;
+    ByteView window(m_buf.get() + m_begin, avail);
+    if (m_eof || avail >= max) {
+      if (avail == 0) return {};
+      return take(find_cut(m_gear, m_params, window));
     }
-    if (m_size - m_begin < max) {
-      std::memmove(m_buf.get(), m_buf.get() + m_begin, avail);
-      m_begin = 0;
-      m_end = avail;
+    if (avail >= want) {
+      if (size_t cut = scan_cut(m_gear, m_params, window)) return take(cut);
+      want = max;  // no cut in two average chunks (rare): read up to a maximal one
     }
-    while (m_end < m_size && !m_eof) {
-      size_t got = m_read(m_buf.get() + m_end, m_size - m_end);
-      if (got == 0) m_eof = true;
-      m_end += got;
-    }
-    avail = m_end - m_begin;
+    fill(want);
   }
-  if (avail == 0) return {};
-  ByteView window(m_buf.get() + m_begin, avail);
-  size_t cut = find_cut(m_gear, m_params, window);
+}
+
+ByteView Chunker::take(size_t cut) {
   ByteView chunk(m_buf.get() + m_begin, cut);
   m_begin += cut;
   return chunk;
+}
+
+void Chunker::fill(size_t want) {
+  if (!m_buf) {
+    // Not zeroed: only the pages data is read into become resident (most files are small).
+    m_size = size_t{m_params.max_size} + m_params.avg_size;
+    m_buf.reset(new std::byte[m_size]);
+  }
+  size_t avail = m_end - m_begin;
+  if (m_size - m_begin < want) {
+    std::memmove(m_buf.get(), m_buf.get() + m_begin, avail);
+    m_begin = 0;
+    m_end = avail;
+  }
+  while (m_end - m_begin < want && !m_eof) {
+    size_t got = m_read(m_buf.get() + m_end, m_size - m_end);
+    if (got == 0) m_eof = true;
+    m_end += got;
+  }
 }
 
 }  // namespace lifeboat::chunk

@@ -43,7 +43,10 @@ class Chunker {
   const GearTable& m_gear;
   Params m_params;
   ReadFn m_read;
-  std::unique_ptr<std::byte[]> m_buf;  // two maximal chunks, allocated on first use
+  ByteView take(size_t cut);
+  // Reads until want bytes are held past m_begin, or the stream ends.
+  void fill(size_t want);
+  std::unique_ptr<std::byte[]> m_buf;  // a maximal chunk and an average one, on first use
   size_t m_size = 0;
   size_t m_begin = 0;
   size_t m_end = 0;

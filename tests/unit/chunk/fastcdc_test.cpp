@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <random>
@@ -113,4 +114,44 @@ TEST_CASE("FastCDC cut points are pinned (format: chunk boundaries must never dr
   auto sizes = cuts(gear_for(9), p, data);
   std::vector<size_t> first(sizes.begin(), sizes.begin() + std::min<size_t>(8, sizes.size()));
   CHECK(first == std::vector<size_t>{92092, 101506, 31528, 19034, 114153, 65480, 80389, 88474});
+}
+
+TEST_CASE("the chunker cuts where find_cut over the whole stream does, whatever the reads return",
+          "[chunk]") {
+  // The chunker reads only as far as the next cut needs and moves what is left to the front of
+  // its buffer; short reads, long chunks (runs of zeros: cut at max) and chunks longer than two
+  // average ones (a second, longer window) must not move a cut.
+  chunk::Params p{16 * 1024, 64 * 1024, 256 * 1024};
+  Bytes data = make_data(6 << 20, 99);
+  std::memset(data.data() + (1 << 20), 0, 700 * 1024);  // max-size cuts
+  std::memset(data.data() + (3 << 20), 0, 150 * 1024);  // past two average chunks
+  auto gear = gear_for(4);
+  std::vector<size_t> expected;
+  for (size_t pos = 0; pos < data.size();) {
+    size_t cut = chunk::find_cut(gear, p, ByteView(data).subspan(pos));
+    expected.push_back(cut);
+    pos += cut;
+  }
+  CHECK(std::any_of(expected.begin(), expected.end(), [&](size_t s) { return s == p.max_size; }));
+  CHECK(std::any_of(expected.begin(), expected.end(),
+                    [&](size_t s) { return s > 2 * p.avg_size && s < p.max_size; }));
+  CHECK(cuts(gear, p, data) == expected);  // reads take all they are offered
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    std::mt19937 rng(seed);
+    size_t pos = 0;
+    chunk::Chunker c(gear, p, [&](std::byte* buf, size_t n) {
+      size_t k = std::min({n, data.size() - pos, size_t{1} + rng() % (300 * 1024)});
+      std::memcpy(buf, data.data() + pos, k);
+      pos += k;
+      return k;
+    });
+    std::vector<size_t> got;
+    size_t total = 0;
+    for (ByteView chunk; !(chunk = c.next()).empty();) {
+      CHECK(std::memcmp(chunk.data(), data.data() + total, chunk.size()) == 0);
+      got.push_back(chunk.size());
+      total += chunk.size();
+    }
+    CHECK(got == expected);
+  }
 }
