@@ -20,10 +20,16 @@ void Storage::put_parts(const std::string& key, std::span<const ByteView> parts)
   if (parts.size() == 1) return put(key, parts[0]);
   size_t size = 0;
   for (auto& p : parts) size += p.size();
-  Bytes whole;
+  // Joined in a buffer kept by the calling thread (a backup's uploaders): a new 16 MiB buffer
+  // per pack is mapped and faulted in anew each time (measured locally: a tenth of a backup's
+  // CPU). The remote drivers could send the parts as they are; until they do, each upload in
+  // flight holds its pack twice.
+  thread_local Bytes whole;
+  whole.clear();
   whole.reserve(size);
   for (auto& p : parts) append(whole, p);
   put(key, whole);
+  if (whole.capacity() > (32u << 20)) Bytes().swap(whole);
 }
 
 void Storage::retain_until(const std::string& key, int64_t) {
