@@ -41,12 +41,6 @@ double jitter(double upper) {
   return std::uniform_real_distribution<double>(upper / 2, upper)(rng);
 }
 
-uint64_t total_size(std::span<const ByteView> parts) {
-  uint64_t n = 0;
-  for (auto& p : parts) n += p.size();
-  return n;
-}
-
 class Retry final : public Forwarding {
  public:
   Retry(std::unique_ptr<Storage> inner, double budget)

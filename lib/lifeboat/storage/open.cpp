@@ -16,10 +16,15 @@ int64_t Storage::retained_until(const std::string& key) {
 
 Storage::Leftovers Storage::stale_uploads(int64_t, bool) { return {}; }
 
+uint64_t total_size(std::span<const ByteView> parts) {
+  uint64_t n = 0;
+  for (auto& p : parts) n += p.size();
+  return n;
+}
+
 void Storage::put_parts(const std::string& key, std::span<const ByteView> parts) {
   if (parts.size() == 1) return put(key, parts[0]);
-  size_t size = 0;
-  for (auto& p : parts) size += p.size();
+  uint64_t size = total_size(parts);
   // Joined in a buffer kept by the calling thread (a backup's uploaders): a new 16 MiB buffer
   // per pack is mapped and faulted in anew each time (measured locally: a tenth of a backup's
   // CPU). The remote drivers could send the parts as they are; until they do, each upload in

@@ -80,6 +80,9 @@ class Storage {
   virtual Leftovers stale_uploads(int64_t written_before_ns, bool remove);
 };
 
+// Bytes of put_parts' parts together.
+uint64_t total_size(std::span<const ByteView> parts);
+
 struct Options;
 // Opens the storage named by url: a path or file:// URL (local), s3://BUCKET/PREFIX,
 // azure://ACCOUNT/CONTAINER/PREFIX, sftp://USER@HOST[:PORT]/PATH, or mem:// (in-memory, for
