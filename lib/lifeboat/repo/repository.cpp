@@ -43,6 +43,9 @@ std::optional<int64_t> parse_time(const std::string& text) {
 }
 
 namespace {
+// Scratch buffers a thread keeps between blobs, unless a rare giant one made them larger.
+constexpr size_t k_scratch_keep = 16u << 20;
+
 // Reads every key slot; a damaged or misplaced one is skipped with a warning (and counted in
 // *damaged) so that one bad object cannot lock everybody out.
 std::vector<KeySlot> read_slots(storage::Storage& storage, size_t* damaged = nullptr) {
@@ -232,9 +235,24 @@ crypto::Key32 Repository::pack_key(const PackInfo& pack) {
 }
 
 Bytes Repository::decode_blob(const PackInfo& pack, const BlobEntry& e, ByteView stored) {
-  Bytes plain, raw;
-  decode_blob_into(pack, e, stored, plain, raw);  // both were empty: the content is all of one
-  return e.compressed ? std::move(raw) : std::move(plain);
+  Bytes out;  // empty: the content is all of it
+  if (!e.compressed) {
+    Bytes unused;
+    decode_blob_into(pack, e, stored, out, unused);
+    return out;
+  }
+  // A compressed blob is decrypted into the thread's scratch buffer, so that the only block
+  // allocated is the result (a restore decodes blobs of every size on several threads: each
+  // short-lived intermediate left a hole in the heap).
+  thread_local Bytes scratch;
+  try {
+    decode_blob_into(pack, e, stored, scratch, out);
+  } catch (...) {
+    if (scratch.capacity() > k_scratch_keep) Bytes().swap(scratch);
+    throw;
+  }
+  if (scratch.capacity() > k_scratch_keep) Bytes().swap(scratch);
+  return out;
 }
 
 ByteView Repository::decode_blob_into(const PackInfo& pack, const BlobEntry& e, ByteView stored,
@@ -317,7 +335,14 @@ std::vector<std::optional<Bytes>> Repository::read_blob_run(const std::vector<Id
     hi = std::max<uint64_t>(hi, uint64_t{loc.offset} + loc.length);
   }
   const PackInfo& pack = m_index.pack(locs.front().pack);
-  Bytes stored;
+  // The thread's read buffer is reused: a run is read again and again by the same threads, and
+  // a new multi-MiB buffer each time fragmented the heap between the blobs decoded from it.
+  thread_local Bytes stored;
+  struct Shrink {
+    ~Shrink() {
+      if (stored.capacity() > k_scratch_keep) Bytes().swap(stored);
+    }
+  } shrink;
   try {
     if (!m_storage->get(object_key(Kind::data_blob, pack.id), stored, storage::Range{lo, hi - lo}))
       return out;

@@ -14,8 +14,14 @@ constexpr uint64_t k_run_span = 4u << 20;  // bytes of pack read at once
 constexpr uint64_t k_run_gap = 1u << 20;   // unplanned bytes read over between two blobs
 }  // namespace
 
+size_t Prefetcher::default_budget(unsigned threads) {
+  return std::clamp<size_t>(size_t{threads} * (8u << 20), 16u << 20, 256u << 20);
+}
+
 Prefetcher::Prefetcher(repo::Repository& repo, unsigned threads, size_t budget)
-    : m_repo(repo), m_budget(budget), m_threads(std::max(1u, threads)) {
+    : m_repo(repo),
+      m_budget(budget ? budget : default_budget(std::max(1u, threads))),
+      m_threads(std::max(1u, threads)) {
   m_repo.load_index();  // once, before any thread reads
   for (unsigned i = 0; i < m_threads; ++i) m_workers.emplace_back([this] { fetch_loop(); });
 }

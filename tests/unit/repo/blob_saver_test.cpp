@@ -147,6 +147,7 @@ TEST_CASE("blob saver: blobs decode into buffers reused from blob to blob", "[re
     // A flipped bit fails authentication, whatever the buffers held before.
     stored[stored.size() / 2] ^= std::byte{4};
     CHECK_THROWS_AS(repo->decode_blob_into(pack, e, stored, plain, raw), IntegrityError);
+    CHECK_THROWS_AS(repo->decode_blob(pack, e, stored), IntegrityError);  // its scratch too
   }
   CHECK(plain.size() >= blobs[1].size());
   CHECK(raw.size() == blobs[0].size());  // grown once, to the largest, never shrunk
