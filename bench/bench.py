@@ -145,12 +145,29 @@ raw = {"started": started, "args": vars(args), "corpus": corpus, "corpus_bytes":
        "results": results}
 raw_path = os.path.join(work, f"results-{started}.json")
 
+# Every restore (and cp -a) goes into a fresh directory, and none is deleted before the end: on
+# ext4 without a journal (this machine's root file system) the inode allocator skips inodes
+# freed in the last 60 s, or 360 s once their inode table block is written again, testing each
+# one on the way (fs/ext4/ialloc.c, recently_deleted). A restore that followed the deletion
+# of the previous one's 80k files spent a third of its CPU time there, and how much depended
+# on how long ago that deletion was: 6 s after a quiet minute, 13-27 s right after.
+restores = os.path.join(work, "restores")
+shutil.rmtree(restores, ignore_errors=True)
+os.makedirs(restores)
+need = du(corpus) * (len(tools) + 1) * args.runs * 11 // 10
+free = shutil.disk_usage(restores).free
+if free < need:
+    sys.exit(f"{restores}: {need / 1e9:.1f} GB needed for the restored trees (kept until the end, "
+             f"see bench.py), {free / 1e9:.1f} GB free; use --dir elsewhere or fewer --runs")
+
+
+def restore_target(name, run):
+    return os.path.join(restores, f"{name}-{run + 1}")
+
+
 for run in range(args.runs):
     print(f"run {run + 1}/{args.runs}: cp -a", flush=True)
-    target = os.path.join(work, "restore-cp")
-    shutil.rmtree(target, ignore_errors=True)
-    results["cp -a"]["cp -a"].append(timed(["cp", "-a", corpus, target]))
-    shutil.rmtree(target, ignore_errors=True)
+    results["cp -a"]["cp -a"].append(timed(["cp", "-a", corpus, restore_target("cp", run)]))
     for t in tools:  # alternate tools within each run
         print(f"run {run + 1}/{args.runs}: {t.name}", flush=True)
         r = results[t.name]
@@ -159,10 +176,7 @@ for run in range(args.runs):
         r["initial backup"].append(t.backup(corpus))
         r["repository size after v1"].append(repo_bytes(t.repo))
         r["unchanged re-run"].append(t.backup(corpus))
-        target = os.path.join(work, f"restore-{t.name}")
-        shutil.rmtree(target, ignore_errors=True)
-        r["full restore"].append(t.restore(target))  # latest is v1
-        shutil.rmtree(target, ignore_errors=True)
+        r["full restore"].append(t.restore(restore_target(t.name, run)))  # latest is v1
         r["read-all verify"].append(t.verify())
         before = repo_bytes(t.repo)
         v2.apply()
@@ -185,6 +199,7 @@ for run in range(args.runs):
         t.reset()
     with open(raw_path, "w") as f:  # after every run, so an interrupted benchmark keeps its data
         json.dump(raw, f, indent=1)
+shutil.rmtree(restores, ignore_errors=True)
 
 
 def med(name, row, key=None):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks Lifeboat against restic and borg on the Linux 6.1 source tree, in one run.
 # Usage: bench/run.sh [RUNS] (default 3). Needs root or sudo for apt-get. Scratch space:
-# $BENCH_DIR (default /var/tmp/lifeboat-bench), about 8 GB.
+# $BENCH_DIR (default /var/tmp/lifeboat-bench), about 8 GB plus 1.5 GB per restored tree (four a
+# run, kept to the end: see bench.py), 26 GB for 3 runs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 sudo=""
