@@ -107,6 +107,30 @@ std::array<std::byte, 16> md5(ByteView data) {
   return out;
 }
 
+namespace {
+void digest_parts(const EVP_MD* md, std::span<const ByteView> parts, std::byte* out,
+                  const char* what) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1) fail(what);
+  for (const ByteView& p : parts)
+    if (EVP_DigestUpdate(ctx.get(), p.data(), p.size()) != 1) fail(what);
+  unsigned len = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), u8(out), &len) != 1) fail(what);
+}
+}  // namespace
+
+std::array<std::byte, 16> md5_parts(std::span<const ByteView> parts) {
+  std::array<std::byte, 16> out;
+  digest_parts(EVP_md5(), parts, out.data(), "md5");
+  return out;
+}
+
+Id32 sha256_parts(std::span<const ByteView> parts) {
+  Id32 out;
+  digest_parts(EVP_sha256(), parts, out.bytes.data(), "sha256");
+  return out;
+}
+
 std::string base64_encode(ByteView data) {
   std::string out(4 * ((data.size() + 2) / 3), '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), u8(data.data()),

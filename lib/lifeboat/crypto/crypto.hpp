@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,9 @@ void set_deterministic_random_for_testing(uint64_t seed);
 Id32 sha256(ByteView data);
 // MD5, only for the Content-MD5 integrity header that object stores require; never for security.
 std::array<std::byte, 16> md5(ByteView data);
+// Of the parts' concatenation (an upload sent from its parts).
+std::array<std::byte, 16> md5_parts(std::span<const ByteView> parts);
+Id32 sha256_parts(std::span<const ByteView> parts);
 // Standard base64 (RFC 4648, with padding). decode throws std::invalid_argument on bad input.
 std::string base64_encode(ByteView data);
 Bytes base64_decode(std::string_view text);

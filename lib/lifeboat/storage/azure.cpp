@@ -72,12 +72,18 @@ class AzureStorage final : public Storage {
   }
 
   void put(const std::string& key, ByteView data) override {
+    put_parts(key, std::span<const ByteView>(&data, 1));
+  }
+
+  // Sent from the parts as they are (MD5 over them): no joined copy.
+  void put_parts(const std::string& key, std::span<const ByteView> parts) override {
     std::string what = "upload " + key;
-    if (data.size() <= m_opt.block_threshold) {
+    uint64_t size = total_size(parts);
+    if (size <= m_opt.block_threshold) {
       std::vector<http::Header> h{{"x-ms-blob-type", "BlockBlob"}};
       add_tier(h, key);
-      add_md5(h, data);
-      auto r = send("PUT", blob_path(key), {}, std::move(h), data, true, what);
+      add_md5(h, parts);
+      auto r = send_parts("PUT", blob_path(key), {}, std::move(h), parts, what);
       if (r.status == 404) check_container(r);
       if (r.status != 201) fail(r, what);
       return;
@@ -85,13 +91,13 @@ class AzureStorage final : public Storage {
     std::string list = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>";
     uint64_t block = std::max<uint64_t>(m_opt.block_size, 1 << 20);
     unsigned n = 0;
-    for (uint64_t off = 0; off < data.size(); off += block, ++n) {
-      ByteView part = data.subspan(off, std::min<uint64_t>(block, data.size() - off));
+    for (uint64_t off = 0; off < size; off += block, ++n) {
+      std::vector<ByteView> part = slice_parts(parts, off, block);
       std::string id = crypto::base64_encode(as_bytes(fmt::format("block-{:08d}", n)));
       std::vector<http::Header> h;
       add_md5(h, part);
-      auto r = send("PUT", blob_path(key), {{"comp", "block"}, {"blockid", id}}, std::move(h), part,
-                    true, fmt::format("{} (block {})", what, n));
+      auto r = send_parts("PUT", blob_path(key), {{"comp", "block"}, {"blockid", id}}, std::move(h),
+                          part, fmt::format("{} (block {})", what, n));
       if (r.status != 201) fail(r, fmt::format("{} (block {})", what, n));
       list += "<Latest>" + id + "</Latest>";
     }
@@ -226,7 +232,10 @@ class AzureStorage final : public Storage {
       h.push_back({"x-ms-access-tier", m_opt.access_tier});
   }
   static void add_md5(std::vector<http::Header>& h, ByteView data) {
-    h.push_back({"Content-MD5", crypto::base64_encode(crypto::md5(data))});
+    add_md5(h, std::span<const ByteView>(&data, 1));
+  }
+  static void add_md5(std::vector<http::Header>& h, std::span<const ByteView> parts) {
+    h.push_back({"Content-MD5", crypto::base64_encode(crypto::md5_parts(parts))});
   }
 
   [[noreturn]] void fail(const http::Response& r, const std::string& what) const {
@@ -245,6 +254,13 @@ class AzureStorage final : public Storage {
   http::Response send(const std::string& method, const std::string& path, const Query& query,
                       std::vector<http::Header> headers, ByteView body, bool has_body,
                       const std::string& what) {
+    return send_parts(method, path, query, std::move(headers), std::span<const ByteView>(&body, 1),
+                      what, has_body);
+  }
+
+  http::Response send_parts(const std::string& method, const std::string& path, const Query& query,
+                            std::vector<http::Header> headers, std::span<const ByteView> body,
+                            const std::string& what, bool has_body = true) {
     headers.push_back({"x-ms-date", http::rfc1123_now()});
     headers.push_back({"x-ms-version", k_api_version});
     if (has_body) headers.push_back({"Content-Type", "application/octet-stream"});
@@ -254,15 +270,15 @@ class AzureStorage final : public Storage {
     if (!m_sas.empty()) {
       q += (q.empty() ? "" : "&") + m_sas;
     } else {
-      headers.push_back(
-          {"Authorization", "SharedKey " + m_account + ":" +
-                                signature(method, path, query, headers, body.size(), has_body)});
+      headers.push_back({"Authorization",
+                         "SharedKey " + m_account + ":" +
+                             signature(method, path, query, headers, total_size(body), has_body)});
     }
     http::Request req;
     req.method = method;
     req.url = m_origin + path + (q.empty() ? "" : "?" + q);
     req.headers = std::move(headers);
-    req.body = body;
+    req.body_parts = body;
     req.has_body = has_body;
     return m_client.perform(req, what + " at " + describe());
   }

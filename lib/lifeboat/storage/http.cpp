@@ -15,27 +15,15 @@ namespace {
 
 std::once_flag g_curl_init;
 
-struct UploadState {
-  ByteView body;
-  size_t offset = 0;
-};
-
 size_t on_read(char* buffer, size_t size, size_t n, void* user) {
-  auto* s = static_cast<UploadState*>(user);
-  size_t want = size * n;
-  size_t left = s->body.size() - s->offset;
-  size_t take = std::min(want, left);
-  if (take) std::memcpy(buffer, s->body.data() + s->offset, take);
-  s->offset += take;
-  return take;
+  return static_cast<PartsReader*>(user)->read(buffer, size * n);
 }
 
 // Rewinds the upload when curl must resend it (a redirect or an authentication round).
 int on_seek(void* user, curl_off_t offset, int origin) {
-  auto* s = static_cast<UploadState*>(user);
-  if (origin != SEEK_SET || offset < 0 || static_cast<size_t>(offset) > s->body.size())
+  auto* s = static_cast<PartsReader*>(user);
+  if (origin != SEEK_SET || offset < 0 || !s->seek(static_cast<uint64_t>(offset)))
     return CURL_SEEKFUNC_FAIL;
-  s->offset = static_cast<size_t>(offset);
   return CURL_SEEKFUNC_OK;
 }
 
@@ -177,7 +165,8 @@ Response Client::perform(const Request& req, const std::string& what) {
   with_handle([&](void* vh) {
     CURL* h = static_cast<CURL*>(vh);
     char errbuf[CURL_ERROR_SIZE] = {};
-    UploadState upload{req.body, 0};
+    ByteView whole[1] = {req.body};
+    PartsReader upload(req.body_parts.empty() ? std::span<const ByteView>(whole) : req.body_parts);
     std::unique_ptr<curl_slist, SlistFree> headers;
     auto add = [&](const std::string& line) {
       curl_slist* l = curl_slist_append(headers.get(), line.c_str());
@@ -202,7 +191,7 @@ Response Client::perform(const Request& req, const std::string& what) {
       curl_easy_setopt(h, CURLOPT_READDATA, &upload);
       curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
       curl_easy_setopt(h, CURLOPT_SEEKDATA, &upload);
-      curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+      curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(upload.size()));
       if (req.method != "PUT") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     } else if (req.method == "POST") {
       curl_easy_setopt(h, CURLOPT_POST, 1L);

@@ -27,6 +27,9 @@ struct Request {
   std::string url;
   std::vector<Header> headers;
   ByteView body;
+  // When not empty, the body sent is the concatenation of these instead (a pack from its
+  // writer's memory, unjoined).
+  std::span<const ByteView> body_parts;
   bool has_body = false;  // send body (even an empty one) with Content-Length
 };
 

@@ -148,10 +148,15 @@ class S3Storage final : public Storage {
   }
 
   void put(const std::string& key, ByteView data) override {
-    if (data.size() > m_opt.multipart_threshold) return put_multipart(key, data);
+    put_parts(key, std::span<const ByteView>(&data, 1));
+  }
+
+  // Sent from the parts as they are (MD5 and the payload hash over them): no joined copy.
+  void put_parts(const std::string& key, std::span<const ByteView> parts) override {
+    if (total_size(parts) > m_opt.multipart_threshold) return put_multipart(key, parts);
     auto headers = object_headers(key);
-    add_md5(headers, data);
-    auto r = send("PUT", key, {}, std::move(headers), data, true, "upload " + key);
+    headers.push_back({"Content-MD5", crypto::base64_encode(crypto::md5_parts(parts))});
+    auto r = send_parts("PUT", key, {}, std::move(headers), parts, "upload " + key);
     if (r.status == 404) check_bucket_after_404(r);
     if (r.status != 200) fail(r, "upload " + key);
   }
@@ -368,6 +373,13 @@ class S3Storage final : public Storage {
   http::Response send(const std::string& method, const std::string& key, const Query& query,
                       std::vector<http::Header> headers, ByteView body, bool has_body,
                       const std::string& what) {
+    return send_parts(method, key, query, std::move(headers), std::span<const ByteView>(&body, 1),
+                      what, has_body);
+  }
+
+  http::Response send_parts(const std::string& method, const std::string& key, const Query& query,
+                            std::vector<http::Header> headers, std::span<const ByteView> body,
+                            const std::string& what, bool has_body = true) {
     std::string path = m_base_path + "/" + http::uri_encode(object_name(key), false);
     return request(method, path, query, std::move(headers), body, has_body, what);
   }
@@ -376,18 +388,19 @@ class S3Storage final : public Storage {
                              std::vector<http::Header> headers, ByteView body, bool has_body,
                              const std::string& what) {
     std::string path = m_base_path.empty() ? "/" : m_base_path;
-    return request(method, path, query, std::move(headers), body, has_body, what);
+    return request(method, path, query, std::move(headers), std::span<const ByteView>(&body, 1),
+                   has_body, what);
   }
 
   http::Response request(const std::string& method, const std::string& path, const Query& query,
-                         std::vector<http::Header> headers, ByteView body, bool has_body,
-                         const std::string& what) {
+                         std::vector<http::Header> headers, std::span<const ByteView> body,
+                         bool has_body, const std::string& what) {
     sigv4::Input in;
     in.method = method;
     in.canonical_uri = path;
     in.query = query;
     in.amz_date = http::amz_date_now();
-    in.payload_hash = to_hex(crypto::sha256(body).view());
+    in.payload_hash = to_hex(crypto::sha256_parts(body).view());
     in.region = m_region;
     in.service = "s3";
     headers.push_back({"Host", m_host});
@@ -403,12 +416,13 @@ class S3Storage final : public Storage {
     std::string q = sigv4::canonical_query(query);
     req.url = m_origin + path + (q.empty() ? "" : "?" + q);
     req.headers = std::move(headers);
-    req.body = body;
+    req.body_parts = body;
     req.has_body = has_body;
     return m_client.perform(req, what + " at " + describe());
   }
 
-  void put_multipart(const std::string& key, ByteView data) {
+  void put_multipart(const std::string& key, std::span<const ByteView> data) {
+    uint64_t size = total_size(data);
     std::string what = "upload " + key;
     auto r = send("POST", key, {{"uploads", ""}}, object_headers(key), {}, false, what);
     if (r.status == 404) check_bucket_after_404(r);
@@ -425,13 +439,14 @@ class S3Storage final : public Storage {
       std::string complete = "<CompleteMultipartUpload>";
       uint64_t part_size = std::max<uint64_t>(m_opt.part_size, 5ull << 20);
       unsigned n = 0;
-      for (uint64_t off = 0; off < data.size(); off += part_size) {
+      for (uint64_t off = 0; off < size; off += part_size) {
         ++n;
-        ByteView part = data.subspan(off, std::min<uint64_t>(part_size, data.size() - off));
+        std::vector<ByteView> part = slice_parts(data, off, part_size);
         std::vector<http::Header> h;
-        add_md5(h, part);
-        auto pr = send("PUT", key, {{"partNumber", std::to_string(n)}, {"uploadId", upload_id}},
-                       std::move(h), part, true, fmt::format("{} (part {})", what, n));
+        h.push_back({"Content-MD5", crypto::base64_encode(crypto::md5_parts(part))});
+        auto pr =
+            send_parts("PUT", key, {{"partNumber", std::to_string(n)}, {"uploadId", upload_id}},
+                       std::move(h), part, fmt::format("{} (part {})", what, n));
         if (pr.status != 200) fail(pr, fmt::format("{} (part {})", what, n));
         std::string etag = pr.header("etag");
         if (etag.empty())

@@ -51,16 +51,8 @@ size_t on_write(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-struct Upload {
-  ByteView body;
-  size_t offset = 0;
-};
 size_t on_read(char* buffer, size_t size, size_t n, void* user) {
-  auto* u = static_cast<Upload*>(user);
-  size_t take = std::min(size * n, u->body.size() - u->offset);
-  if (take) std::memcpy(buffer, u->body.data() + u->offset, take);
-  u->offset += take;
-  return take;
+  return static_cast<PartsReader*>(user)->read(buffer, size * n);
 }
 
 int on_known_host(CURL*, const curl_khkey*, const curl_khkey*, curl_khmatch match, void*) {
@@ -84,6 +76,11 @@ class SftpStorage final : public Storage {
         m_client(settings(o)) {}
 
   void put(const std::string& key, ByteView data) override {
+    put_parts(key, std::span<const ByteView>(&data, 1));
+  }
+
+  // Sent from the parts as they are: no joined copy.
+  void put_parts(const std::string& key, std::span<const ByteView> parts) override {
     std::string final_path = path(key);
     auto slash = final_path.rfind('/');
     Bytes rnd(8);
@@ -95,14 +92,14 @@ class SftpStorage final : public Storage {
     char errbuf[CURL_ERROR_SIZE] = {};
     m_client.with_handle([&](void* vh) {
       CURL* h = static_cast<CURL*>(vh);
-      Upload up{data, 0};
+      PartsReader up(parts);
       auto post = make_slist({"rename " + quote_path(tmp) + " " + quote_path(final_path)});
       curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
       curl_easy_setopt(h, CURLOPT_URL, url(tmp).c_str());
       curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
       curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
       curl_easy_setopt(h, CURLOPT_READDATA, &up);
-      curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(data.size()));
+      curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(up.size()));
       curl_easy_setopt(h, CURLOPT_FTP_CREATE_MISSING_DIRS,
                        static_cast<long>(CURLFTP_CREATE_DIR_RETRY));
       curl_easy_setopt(h, CURLOPT_NEW_FILE_PERMS, 0600L);

@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "lifeboat/core/error.hpp"
 #include "lifeboat/util/bytes.hpp"
@@ -82,6 +83,29 @@ class Storage {
 
 // Bytes of put_parts' parts together.
 uint64_t total_size(std::span<const ByteView> parts);
+// The bytes [offset, offset + length) of the parts' concatenation, as views into the parts
+// (cut off at its end): a part of a multipart upload, or a block.
+std::vector<ByteView> slice_parts(std::span<const ByteView> parts, uint64_t offset,
+                                  uint64_t length);
+
+// Reads the parts' concatenation front to back, for an upload's read callback; seek() rewinds
+// it when a request is sent again.
+class PartsReader {
+ public:
+  explicit PartsReader(std::span<const ByteView> parts)
+      : m_parts(parts), m_size(total_size(parts)) {}
+  uint64_t size() const { return m_size; }
+  // Copies up to n bytes to out and moves on; 0 at the end.
+  size_t read(void* out, size_t n);
+  // False (and nothing moved) past the end.
+  bool seek(uint64_t pos);
+
+ private:
+  std::span<const ByteView> m_parts;
+  uint64_t m_size;
+  size_t m_index = 0;   // the part being read
+  size_t m_offset = 0;  // within it
+};
 
 struct Options;
 // Opens the storage named by url: a path or file:// URL (local), s3://BUCKET/PREFIX,

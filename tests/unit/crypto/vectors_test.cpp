@@ -123,3 +123,15 @@ TEST_CASE("SHA-256 of 'abc' (FIPS 180-2)", "[crypto]") {
   h.update(as_bytes("bc"));
   CHECK(h.finish().hex() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
+
+TEST_CASE("SHA-256 and MD5 of an upload's parts (FIPS 180-2, RFC 1321)", "[crypto]") {
+  std::vector<ByteView> parts{as_bytes("a"), ByteView(), as_bytes("bc")};
+  CHECK(sha256_parts(parts).hex() ==
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(to_hex(md5_parts(parts)) == "900150983cd24fb0d6963f7d28e17f72");
+  CHECK(to_hex(md5(as_bytes("abc"))) == "900150983cd24fb0d6963f7d28e17f72");
+  std::vector<ByteView> none;
+  CHECK(to_hex(md5_parts(none)) == "d41d8cd98f00b204e9800998ecf8427e");
+  CHECK(sha256_parts(none).hex() ==
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}

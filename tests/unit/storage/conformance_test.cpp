@@ -136,7 +136,54 @@ void conformance(storage::Storage& s) {
     CHECK(out == Bytes(big.begin() + 6 * 1024 * 1024 - 3, big.begin() + 6 * 1024 * 1024 + 4));
     s.remove("data/77/big");
     CHECK_FALSE(s.stat("data/77/big"));
+    // The same from parts whose edges fall inside the parts and blocks of the upload (5 MiB).
+    ByteView v(big);
+    std::vector<ByteView> parts{v.subspan(0, 3 << 20), v.subspan(3 << 20, 1), ByteView(),
+                                v.subspan((3 << 20) + 1, (4 << 20) + 17),
+                                v.subspan((7 << 20) + 18)};
+    s.put_parts("data/77/big-parts", parts);
+    REQUIRE(s.get("data/77/big-parts", out));
+    CHECK(out == big);
+    s.remove("data/77/big-parts");
   }
+}
+
+TEST_CASE("storage: the parts of an upload, sliced and read", "[storage]") {
+  Bytes a = to_bytes("abcde"), b = to_bytes("fg"), c = to_bytes("hijklmn");
+  std::vector<ByteView> parts{a, {}, b, c};
+  auto joined = [](const std::vector<ByteView>& ps) {
+    std::string s;
+    for (auto& p : ps) s += std::string(as_chars(p));
+    return s;
+  };
+  CHECK(storage::total_size(parts) == 14);
+  CHECK(joined(storage::slice_parts(parts, 0, 14)) == "abcdefghijklmn");
+  CHECK(joined(storage::slice_parts(parts, 3, 5)) == "defgh");
+  CHECK(storage::slice_parts(parts, 3, 5).size() == 3);  // views, no empty ones
+  CHECK(joined(storage::slice_parts(parts, 5, 2)) == "fg");
+  CHECK(joined(storage::slice_parts(parts, 10, 100)) == "klmn");  // cut at the end
+  CHECK(storage::slice_parts(parts, 14, 5).empty());
+  CHECK(storage::slice_parts(parts, 2, 0).empty());
+
+  storage::PartsReader r(parts);
+  CHECK(r.size() == 14);
+  char buf[16] = {};
+  CHECK(r.read(buf, 4) == 4);
+  CHECK(std::string(buf, 4) == "abcd");
+  CHECK(r.read(buf, 3) == 3);  // across the empty part
+  CHECK(std::string(buf, 3) == "efg");
+  CHECK(r.read(buf, 16) == 7);
+  CHECK(std::string(buf, 7) == "hijklmn");
+  CHECK(r.read(buf, 16) == 0);
+  REQUIRE(r.seek(6));  // a resent request starts over, or anywhere
+  CHECK(r.read(buf, 16) == 8);
+  CHECK(std::string(buf, 8) == "ghijklmn");
+  CHECK_FALSE(r.seek(15));
+  REQUIRE(r.seek(14));
+  CHECK(r.read(buf, 16) == 0);
+  REQUIRE(r.seek(0));
+  CHECK(r.read(buf, 16) == 14);
+  CHECK(std::string(buf, 14) == "abcdefghijklmn");
 }
 
 TEST_CASE("storage conformance: memory", "[storage]") {
