@@ -43,8 +43,13 @@ std::optional<int64_t> parse_time(const std::string& text) {
 }
 
 namespace {
-// Scratch buffers a thread keeps between blobs, unless a rare giant one made them larger.
-constexpr size_t k_scratch_keep = 16u << 20;
+// A scratch buffer a thread keeps between blobs is let go when a rare giant blob grew it.
+struct ShrinkOnExit {
+  Bytes& buffer;
+  ~ShrinkOnExit() {
+    if (buffer.capacity() > (16u << 20)) Bytes().swap(buffer);
+  }
+};
 
 // Reads every key slot; a damaged or misplaced one is skipped with a warning (and counted in
 // *damaged) so that one bad object cannot lock everybody out.
@@ -245,13 +250,8 @@ Bytes Repository::decode_blob(const PackInfo& pack, const BlobEntry& e, ByteView
   // allocated is the result (a restore decodes blobs of every size on several threads: each
   // short-lived intermediate left a hole in the heap).
   thread_local Bytes scratch;
-  try {
-    decode_blob_into(pack, e, stored, scratch, out);
-  } catch (...) {
-    if (scratch.capacity() > k_scratch_keep) Bytes().swap(scratch);
-    throw;
-  }
-  if (scratch.capacity() > k_scratch_keep) Bytes().swap(scratch);
+  ShrinkOnExit shrink{scratch};
+  decode_blob_into(pack, e, stored, scratch, out);
   return out;
 }
 
@@ -338,11 +338,7 @@ std::vector<std::optional<Bytes>> Repository::read_blob_run(const std::vector<Id
   // The thread's read buffer is reused: a run is read again and again by the same threads, and
   // a new multi-MiB buffer each time fragmented the heap between the blobs decoded from it.
   thread_local Bytes stored;
-  struct Shrink {
-    ~Shrink() {
-      if (stored.capacity() > k_scratch_keep) Bytes().swap(stored);
-    }
-  } shrink;
+  ShrinkOnExit shrink{stored};
   try {
     if (!m_storage->get(object_key(Kind::data_blob, pack.id), stored, storage::Range{lo, hi - lo}))
       return out;
