@@ -80,6 +80,9 @@ check "[symlink-dir] the outside directory keeps mode 750" test "$(stat -c %a "$
 run_scenario hardlink "(^|[ '\"])/s([: '\"]|$)"
 check "[hardlink] no 'f' created in the outside directory" test ! -e "$T/hardlink/canary/outside/f"
 run_scenario duplicates '/same'
+run_scenario split-duplicates '/same: name out of order across the parts'
+check "[split-duplicates] /same keeps the first part's content" \
+  cmp -s "$T/ok.expected" "$T/split-duplicates/canary/target/same"
 run_scenario special '/device' '/setuid'
 check "[special] no device restored by a non-root user" \
   bash -c '! find "$1" \( -type c -o -type b \) -print -quit | grep -q .' _ "$T/special/canary/target"

@@ -1,7 +1,7 @@
 // Test tool: writes a hostile snapshot with a valid full key, as a malicious key holder could.
 //   lifeboat-forge-for-testing REPO PASSWORD_FILE SCENARIO [OUTSIDE_PATH]
 // Prints the new snapshot's id. Scenarios: names, symlink-file, symlink-dir, hardlink,
-// duplicates, special, long-symlink, huge-size, bad-tree-id, deep:N.
+// duplicates, split-duplicates, special, long-symlink, huge-size, bad-tree-id, deep:N.
 #include <fmt/format.h>
 
 #include <cstring>
@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
     Id32 content = f.blob("forged content\n");
     auto ok = Forge::file("ok.txt", {{content, 0}}, 15);
     std::vector<Node> root;
+    std::vector<Id32> root_parts;  // when set, the root listing is stored in these parts
     if (scenario == "names") {
       for (std::string bad : {std::string(".."), std::string("."), std::string("a/b"),
                               std::string(""), std::string("x\0y", 3), outside})
@@ -113,6 +114,10 @@ int main(int argc, char** argv) {
       root.push_back(Forge::file("same", {{content, 0}}, 15));
       root.push_back(Forge::file("same", {{f.blob("other\n"), 0}}, 6));
       root.push_back(ok);
+    } else if (scenario == "split-duplicates") {
+      // A listing in parts whose second part names again a file of the first (other content).
+      root_parts.push_back(f.tree({ok, Forge::file("same", {{content, 0}}, 15)}));
+      root_parts.push_back(f.tree({Forge::file("same", {{f.blob("other\n"), 0}}, 6)}));
     } else if (scenario == "special") {
       Node dev;
       dev.name = "device";
@@ -147,7 +152,14 @@ int main(int argc, char** argv) {
       std::cerr << "unknown scenario " << scenario << "\n";
       return 2;
     }
-    Id32 root_id = f.tree(root);
+    Id32 root_id;
+    if (root_parts.empty()) {
+      root_id = f.tree(root);
+    } else {
+      Bytes data = encode_tree(Tree{{}, root_parts});
+      root_id = f.repo.mac().compute(data);
+      f.saver.save(BlobType::tree, root_id, std::move(data));
+    }
     f.saver.flush();
     Snapshot s;
     s.time_ns = now_ns();

@@ -59,6 +59,38 @@ int raise_fd_limit() {
   return 1024;
 }
 
+// Refuses a name already restored in the directory: a set of the names of the listing at hand,
+// and for a listing stored in parts, a name must lie after every name of the parts before it
+// (writers sort names), so that no earlier part is kept. The walk and the planner both use it,
+// so they skip the same entries.
+class NameGuard {
+ public:
+  // Before each listing or part.
+  void next_part() {
+    if (m_have_max) {
+      m_floor = m_max;
+      m_have_floor = true;
+    }
+    m_seen.clear();
+  }
+  // Null when the name is new, else why it is skipped.
+  const char* check(const std::string& name) {
+    if (m_have_floor && name <= m_floor)
+      return "name out of order across the parts of a long listing (or a duplicate); skipped";
+    if (!m_seen.insert(name).second) return "duplicate name in snapshot; skipped";
+    if (!m_have_max || name > m_max) {
+      m_max = name;
+      m_have_max = true;
+    }
+    return nullptr;
+  }
+
+ private:
+  std::set<std::string> m_seen;
+  std::string m_max, m_floor;
+  bool m_have_max = false, m_have_floor = false;
+};
+
 }  // namespace
 
 std::optional<std::string> bad_name(const std::string& name) {
@@ -285,44 +317,76 @@ void Restorer::plan_tree(const Id32& tree_id, const std::string& dir_path, int d
   if (m_planner_stop || depth >= m_max_depth || stack_low() ||
       std::find(st.ancestors.begin(), st.ancestors.end(), tree_id) != st.ancestors.end())
     return;
-  std::shared_ptr<const repo::Tree> tree_ptr;
-  try {
-    tree_ptr = std::make_shared<const repo::Tree>(m_repo.read_tree(tree_id));
-  } catch (const Error&) {
-    return;  // the walk reads it again and reports it
-  }
-  const repo::Tree& tree = *tree_ptr;
-  {
-    // Handed to the walk, which then need not read it again (a request each on remote storage).
-    std::lock_guard lock(m_trees_mutex);
-    if (m_planned_nodes + tree.nodes.size() <= k_planned_nodes &&
-        m_planned_trees.emplace(tree_id, tree_ptr).second)
-      m_planned_nodes += tree.nodes.size();
-  }
   st.ancestors.push_back(tree_id);
-  std::set<std::string> seen;
-  for (const Node& node : tree.nodes) {
-    if (m_planner_stop) break;
-    if (bad_name(node.name) || !seen.insert(node.name).second) continue;
-    std::string path = dir_path + "/" + node.name;
-    if (!m_options.excludes.empty() && m_options.excludes.matches(path)) continue;
-    if (node.type == NodeType::dir) {
-      if (node.subtree) plan_tree(*node.subtree, path, depth + 1, st);
-      continue;
-    }
-    if (node.type != NodeType::file) continue;
-    if (!m_options.includes.empty() && !m_options.includes.matches_self_or_ancestor(path)) continue;
-    if (node.links > 1 && !st.links.insert(node.inode).second) continue;  // a hard link
-    for (const auto& item : node.content)
-      if (!item.hole) st.batch.push_back(item.chunk);
-    if (st.batch.size() >= 1024) {
-      m_prefetch->plan(st.batch);
-      st.batch.clear();
-    }
+  NameGuard names;  // skips what the walk will skip
+  try {
+    for_each_listing(
+        tree_id,
+        [&](const std::shared_ptr<const repo::Tree>& listing) {
+          names.next_part();
+          for (const Node& node : listing->nodes) {
+            if (m_planner_stop) return false;
+            if (bad_name(node.name) || names.check(node.name)) continue;
+            std::string path = dir_path + "/" + node.name;
+            if (!m_options.excludes.empty() && m_options.excludes.matches(path)) continue;
+            if (node.type == NodeType::dir) {
+              if (node.subtree) plan_tree(*node.subtree, path, depth + 1, st);
+              continue;
+            }
+            if (node.type != NodeType::file) continue;
+            if (!m_options.includes.empty() && !m_options.includes.matches_self_or_ancestor(path))
+              continue;
+            if (node.links > 1 && !st.links.insert(node.inode).second) continue;  // a hard link
+            for (const auto& item : node.content)
+              if (!item.hole) st.batch.push_back(item.chunk);
+            if (st.batch.size() >= 1024) {
+              m_prefetch->plan(st.batch);
+              st.batch.clear();
+            }
+          }
+          return true;
+        },
+        true);
+  } catch (const Error&) {
+    // the walk reads it again and reports it
   }
   st.ancestors.pop_back();
   m_prefetch->plan(st.batch);  // the walk may be right behind: hand over what there is
   st.batch.clear();
+}
+
+void Restorer::for_each_listing(
+    const Id32& tree_id, const std::function<bool(const std::shared_ptr<const repo::Tree>&)>& fn,
+    bool planner) {
+  // The planner hands each listing it read to the walk, which then need not read it again (a
+  // request each on remote storage), while the listings waiting stay within k_planned_nodes.
+  auto read = [&](const Id32& id) {
+    std::shared_ptr<const repo::Tree> listing = planner ? nullptr : take_planned_tree(id);
+    if (!listing) listing = std::make_shared<const repo::Tree>(m_repo.read_tree_blob(id));
+    if (planner) {
+      std::lock_guard lock(m_trees_mutex);
+      if (m_planned_nodes + listing->nodes.size() <= k_planned_nodes &&
+          m_planned_trees.emplace(id, listing).second)
+        m_planned_nodes += listing->nodes.size();
+    }
+    return listing;
+  };
+  std::shared_ptr<const repo::Tree> head = read(tree_id);
+  if (head->parts.empty()) {
+    fn(head);
+    return;
+  }
+  // A long listing is stored in parts (docs/format/trees.md): one part in memory at a time.
+  std::vector<Id32> parts = head->parts;
+  head.reset();
+  for (const Id32& id : parts) {
+    if (!planner) cancel::check();
+    std::shared_ptr<const repo::Tree> part = read(id);
+    if (!part->parts.empty())
+      throw IntegrityError("malformed tree {}: its part {} is split again",
+                           tree_id.hex().substr(0, 16), id.hex().substr(0, 16));
+    if (!fn(part)) return;
+  }
 }
 
 int Restorer::ensure(Dir& dir) {
@@ -378,36 +442,34 @@ void Restorer::walk(const Id32& tree_id, const DirPtr& dir_ptr, int depth) {
                                   depth >= m_max_depth ? "" : " (the stack allows no more)"));
     return;
   }
-  std::shared_ptr<const repo::Tree> tree_ptr = take_planned_tree(tree_id);
+  m_ancestors.push_back(tree_id);
+  NameGuard names;
   try {
-    if (!tree_ptr) tree_ptr = std::make_shared<const repo::Tree>(m_repo.read_tree(tree_id));
+    for_each_listing(tree_id, [&](const std::shared_ptr<const repo::Tree>& listing) {
+      names.next_part();
+      for (const Node& node : listing->nodes) {
+        std::string path = dir.path + "/" + node.name;
+        if (auto why = bad_name(node.name)) {
+          m_reporter.report(path, "unsafe name in snapshot (" + *why + "); skipped");
+          continue;
+        }
+        if (const char* why = names.check(node.name)) {
+          m_reporter.report(path, why);
+          continue;
+        }
+        if (!m_options.excludes.empty() && m_options.excludes.matches(path)) continue;
+        try {
+          restore_node(listing, node, dir_ptr, path, depth);
+        } catch (const ItemError& e) {
+          m_reporter.report(path, e.what());
+        } catch (const DirFailed&) {
+          // reported once, for the directory
+        }
+      }
+      return true;
+    });
   } catch (const IntegrityError& e) {
     m_reporter.report(dir.path.empty() ? "/" : dir.path, e.what());
-    return;
-  }
-  const repo::Tree& tree = *tree_ptr;
-  m_ancestors.push_back(tree_id);
-  std::set<std::string> seen;
-  for (size_t i = 0; i < tree.nodes.size(); ++i) {
-    const Node& node = tree.nodes[i];
-    std::string path = dir.path + "/" + node.name;
-    if (auto why = bad_name(node.name)) {
-      m_reporter.report(dir.path + "/" + node.name,
-                        "unsafe name in snapshot (" + *why + "); skipped");
-      continue;
-    }
-    if (!seen.insert(node.name).second) {
-      m_reporter.report(path, "duplicate name in snapshot; skipped");
-      continue;
-    }
-    if (!m_options.excludes.empty() && m_options.excludes.matches(path)) continue;
-    try {
-      restore_node(tree_ptr, node, dir_ptr, path, depth);
-    } catch (const ItemError& e) {
-      m_reporter.report(path, e.what());
-    } catch (const DirFailed&) {
-      // reported once, for the directory
-    }
   }
   m_ancestors.pop_back();
 }

@@ -1,5 +1,6 @@
 // Restores a snapshot's tree into a target directory, safely against hostile snapshots:
-// names must be single components; every path is walked by directory fd with O_NOFOLLOW, so
+// names must be single components, each once in its directory (a long listing is read a part
+// at a time: docs/format/trees.md); every path is walked by directory fd with O_NOFOLLOW, so
 // no symlink is followed and nothing outside the target is written, chmodded, linked or
 // retimed; metadata is applied by fd; hard links only to entries restored in this run;
 // devices and setuid/setgid bits only as root. Bad items go to the Reporter and are skipped.
@@ -113,6 +114,12 @@ class Restorer {
     std::vector<Id32> batch;
   };
   void plan_tree(const Id32& tree_id, const std::string& dir_path, int depth, PlanState& st);
+  // Calls fn with the directory's listing, or with each part of a listing stored in parts,
+  // one in memory at a time, until fn returns false. The walk takes the listings the planner
+  // (planner = true) read and kept. Throws IntegrityError for a listing it cannot read.
+  void for_each_listing(const Id32& tree_id,
+                        const std::function<bool(const std::shared_ptr<const repo::Tree>&)>& fn,
+                        bool planner = false);
   void stop_planner();
   // The listing the planner read for this tree, if it kept it; null otherwise.
   std::shared_ptr<const repo::Tree> take_planned_tree(const Id32& id);
