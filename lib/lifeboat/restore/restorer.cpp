@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 #include <set>
 
 #include "lifeboat/core/cancel.hpp"
@@ -67,28 +68,22 @@ class NameGuard {
  public:
   // Before each listing or part.
   void next_part() {
-    if (m_have_max) {
-      m_floor = m_max;
-      m_have_floor = true;
-    }
+    m_floor = m_max;
     m_seen.clear();
   }
   // Null when the name is new, else why it is skipped.
   const char* check(const std::string& name) {
-    if (m_have_floor && name <= m_floor)
+    if (m_floor && name <= *m_floor)
       return "name out of order across the parts of a long listing (or a duplicate); skipped";
     if (!m_seen.insert(name).second) return "duplicate name in snapshot; skipped";
-    if (!m_have_max || name > m_max) {
-      m_max = name;
-      m_have_max = true;
-    }
+    if (!m_max || name > *m_max) m_max = name;
     return nullptr;
   }
 
  private:
   std::set<std::string> m_seen;
-  std::string m_max, m_floor;
-  bool m_have_max = false, m_have_floor = false;
+  std::optional<std::string> m_max;    // the greatest name of this directory so far
+  std::optional<std::string> m_floor;  // the greatest of the parts before this one
 };
 
 }  // namespace

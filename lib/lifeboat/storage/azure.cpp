@@ -278,7 +278,7 @@ class AzureStorage final : public Storage {
     req.method = method;
     req.url = m_origin + path + (q.empty() ? "" : "?" + q);
     req.headers = std::move(headers);
-    req.body_parts = body;
+    req.body = body;
     req.has_body = has_body;
     return m_client.perform(req, what + " at " + describe());
   }

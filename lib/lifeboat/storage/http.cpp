@@ -165,8 +165,7 @@ Response Client::perform(const Request& req, const std::string& what) {
   with_handle([&](void* vh) {
     CURL* h = static_cast<CURL*>(vh);
     char errbuf[CURL_ERROR_SIZE] = {};
-    ByteView whole[1] = {req.body};
-    PartsReader upload(req.body_parts.empty() ? std::span<const ByteView>(whole) : req.body_parts);
+    PartsReader upload(req.body);
     std::unique_ptr<curl_slist, SlistFree> headers;
     auto add = [&](const std::string& line) {
       curl_slist* l = curl_slist_append(headers.get(), line.c_str());

@@ -26,10 +26,8 @@ struct Request {
   std::string method = "GET";  // GET HEAD PUT POST DELETE
   std::string url;
   std::vector<Header> headers;
-  ByteView body;
-  // When not empty, the body sent is the concatenation of these instead (a pack from its
-  // writer's memory, unjoined).
-  std::span<const ByteView> body_parts;
+  // The body sent is the concatenation of these (a pack from its writer's memory, unjoined).
+  std::span<const ByteView> body;
   bool has_body = false;  // send body (even an empty one) with Content-Length
 };
 

@@ -71,16 +71,12 @@ bool PartsReader::seek(uint64_t pos) {
 
 void Storage::put_parts(const std::string& key, std::span<const ByteView> parts) {
   if (parts.size() == 1) return put(key, parts[0]);
-  uint64_t size = total_size(parts);
-  // Joined in a buffer kept by the calling thread (a backup's uploaders): a new 16 MiB buffer
-  // per pack is mapped and faulted in anew each time (measured locally: a tenth of a backup's
-  // CPU). Every driver sends the parts as they are; this serves other implementations.
-  thread_local Bytes whole;
-  whole.clear();
-  whole.reserve(size);
+  // Every driver sends the parts as they are; this join serves other implementations (tests'
+  // storages, mem://).
+  Bytes whole;
+  whole.reserve(total_size(parts));
   for (auto& p : parts) append(whole, p);
   put(key, whole);
-  if (whole.capacity() > (32u << 20)) Bytes().swap(whole);
 }
 
 void Storage::retain_until(const std::string& key, int64_t) {

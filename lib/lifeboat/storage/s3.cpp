@@ -155,7 +155,7 @@ class S3Storage final : public Storage {
   void put_parts(const std::string& key, std::span<const ByteView> parts) override {
     if (total_size(parts) > m_opt.multipart_threshold) return put_multipart(key, parts);
     auto headers = object_headers(key);
-    headers.push_back({"Content-MD5", crypto::base64_encode(crypto::md5_parts(parts))});
+    add_md5(headers, parts);
     auto r = send_parts("PUT", key, {}, std::move(headers), parts, "upload " + key);
     if (r.status == 404) check_bucket_after_404(r);
     if (r.status != 200) fail(r, "upload " + key);
@@ -337,8 +337,10 @@ class S3Storage final : public Storage {
   }
 
   static void add_md5(std::vector<http::Header>& h, ByteView data) {
-    auto md5 = crypto::md5(data);
-    h.push_back({"Content-MD5", crypto::base64_encode(md5)});
+    add_md5(h, std::span<const ByteView>(&data, 1));
+  }
+  static void add_md5(std::vector<http::Header>& h, std::span<const ByteView> parts) {
+    h.push_back({"Content-MD5", crypto::base64_encode(crypto::md5_parts(parts))});
   }
 
   [[noreturn]] void fail(const http::Response& r, const std::string& what) const {
@@ -416,7 +418,7 @@ class S3Storage final : public Storage {
     std::string q = sigv4::canonical_query(query);
     req.url = m_origin + path + (q.empty() ? "" : "?" + q);
     req.headers = std::move(headers);
-    req.body_parts = body;
+    req.body = body;
     req.has_body = has_body;
     return m_client.perform(req, what + " at " + describe());
   }
@@ -443,7 +445,7 @@ class S3Storage final : public Storage {
         ++n;
         std::vector<ByteView> part = slice_parts(data, off, part_size);
         std::vector<http::Header> h;
-        h.push_back({"Content-MD5", crypto::base64_encode(crypto::md5_parts(part))});
+        add_md5(h, part);
         auto pr =
             send_parts("PUT", key, {{"partNumber", std::to_string(n)}, {"uploadId", upload_id}},
                        std::move(h), part, fmt::format("{} (part {})", what, n));
