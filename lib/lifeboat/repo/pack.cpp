@@ -98,7 +98,7 @@ void PackWriter::check_size(size_t payload) const {
 std::byte* PackWriter::reserve(size_t n) {
   if (m_arena_used + n > m_arena.size) {
     size_t size = std::max({m_arena_used + n, 2 * m_arena.size, m_arena_first});
-    std::unique_ptr<std::byte[]> grown(new std::byte[size]);
+    HugeBuffer grown(size);
     if (m_arena_used) std::memcpy(grown.get(), m_arena.data.get(), m_arena_used);
     m_arena = {std::move(grown), size};
   }
@@ -124,11 +124,13 @@ Bytes PackWriter::Finished::concat() const {
 
 PackWriter::Finished PackWriter::finish() {
   // Shuffle the blob order (Fisher-Yates with CSPRNG draws) so that blob sizes in pack order
-  // say nothing about the order of data in files.
-  for (size_t i = m_pending.size(); i > 1; --i) {
-    uint64_t r;
-    crypto::random_bytes(std::span(reinterpret_cast<std::byte*>(&r), sizeof r));
-    std::swap(m_pending[i - 1], m_pending[r % i]);
+  // say nothing about the order of data in files. The draws are made at once: each draw costs
+  // a system call (the CSPRNG's fork check), and a pack holds hundreds of blobs.
+  if (m_pending.size() > 1) {
+    std::vector<uint64_t> draws(m_pending.size() - 1);
+    crypto::random_bytes(std::as_writable_bytes(std::span(draws)));
+    for (size_t i = m_pending.size(); i > 1; --i)
+      std::swap(m_pending[i - 1], m_pending[draws[m_pending.size() - i] % i]);
   }
   auto pack_key = crypto::random_key();
   Finished f;

@@ -52,17 +52,8 @@ class LocalStorage final : public Storage {
     if (!fd) fail("create", tmp, errno);
     try {
       sync_new_parents(dir);
-      for (ByteView data : parts) {
-        size_t done = 0;
-        while (done < data.size()) {
-          ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-          if (n < 0) {
-            if (errno == EINTR) continue;
-            fail("write", tmp, errno);
-          }
-          done += static_cast<size_t>(n);
-        }
-      }
+      // A pack comes as one part per blob: written a thousand parts a call, not one.
+      if (int err = fs::write_parts(fd.get(), parts); err != 0) fail("write", tmp, err);
       sync(fd.get(), tmp);
       fd.reset();
       if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename", path, errno);

@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <random>
 
@@ -50,6 +53,37 @@ void write_all(int fd, ByteView data, const std::string& what) {
       throw Error(Exit::failure, "unable to write '{}': {}", what, errno_text(errno));
     }
     done += static_cast<size_t>(n);
+  }
+}
+
+int write_parts(int fd, std::span<const ByteView> parts) {
+  constexpr size_t k_max = IOV_MAX;
+  iovec iov[k_max];
+  size_t next = 0;    // the first part not yet in a call
+  size_t offset = 0;  // bytes of parts[next] already written
+  for (;;) {
+    while (next < parts.size() && offset == parts[next].size()) ++next, offset = 0;
+    if (next == parts.size()) return 0;
+    size_t n = 0;
+    for (size_t i = next; i < parts.size() && n < k_max; ++i) {
+      size_t skip = i == next ? offset : 0;
+      if (parts[i].size() == skip) continue;
+      iov[n].iov_base = const_cast<std::byte*>(parts[i].data() + skip);
+      iov[n].iov_len = parts[i].size() - skip;
+      ++n;
+    }
+    ssize_t written = ::writev(fd, iov, static_cast<int>(n));
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    auto left = static_cast<size_t>(written);
+    while (left > 0) {
+      size_t take = std::min(left, parts[next].size() - offset);
+      offset += take;
+      left -= take;
+      if (offset == parts[next].size()) ++next, offset = 0;
+    }
   }
 }
 

@@ -51,6 +51,10 @@ void write_file_atomic(const std::string& path, const Producer& produce, unsigne
 void make_dirs(const std::string& path, unsigned mode = 0700);
 // Writes all of data to fd, retrying on EINTR and short writes; throws on error.
 void write_all(int fd, ByteView data, const std::string& what);
+// Writes the parts one after another with as few system calls as it can (writev, up to
+// IOV_MAX parts a call), retrying on EINTR and short writes. Returns 0, or the errno of the
+// write that failed.
+int write_parts(int fd, std::span<const ByteView> parts);
 // Reads up to size bytes, retrying on EINTR and short reads; returns bytes read (< size at EOF).
 size_t read_full(int fd, std::byte* buf, size_t size, const std::string& what);
 // The same at offset (pread): returns bytes read (< size at end of file).

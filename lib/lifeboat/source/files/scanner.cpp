@@ -279,9 +279,33 @@ bool Scanner::read_file(FileTask& t, chunk::Chunker& chunker) {
 }
 
 bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& path,
-                         uint64_t root_dev, Node& node, DirWait* dir, size_t index) {
+                         uint64_t root_dev, Node& node, DirWait* dir, size_t index,
+                         unsigned char dtype) {
   struct stat st {};
-  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  // A regular file: its cache entry is looked up before its stat, and a file the cache does
+  // not know is opened at once and stat'ed through its descriptor (one system call fewer
+  // than a stat by name, and what is read is what was stat'ed). Anything else, or a file
+  // that is no longer regular, goes by its name.
+  fs::UniqueFd file_fd;
+  std::optional<CacheEntry> cached;
+  int64_t read_start_ns = 0;
+  bool looked_up = false;
+  auto look_up = [&] {
+    // Taken before anything of the file is looked at: see read_file.
+    struct timespec start {};
+    ::clock_gettime(CLOCK_REALTIME, &start);
+    read_start_ns = ns_of(start);
+    cached = m_cache.find(path);
+    looked_up = true;
+  };
+  if (dtype == DT_REG) {
+    look_up();
+    if (!cached) {
+      file_fd = open_file(dirfd, name, O_RDONLY | O_NONBLOCK);
+      if (file_fd && (::fstat(file_fd.get(), &st) != 0 || !S_ISREG(st.st_mode))) file_fd.reset();
+    }
+  }
+  if (!file_fd && ::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     m_reporter.report(path, fmt::format("unable to stat: {}", fs::errno_text(errno)));
     return false;
   }
@@ -320,11 +344,7 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
     }
     case NodeType::file: {
       node.size = static_cast<uint64_t>(st.st_size);
-      // Taken before anything of the file is looked at: see read_file.
-      struct timespec start {};
-      ::clock_gettime(CLOCK_REALTIME, &start);
-      int64_t read_start_ns = ns_of(start);
-      std::optional<CacheEntry> cached = m_cache.find(path);
+      if (!looked_up) look_up();
       bool same = cached && cached->inode == st.st_ino && cached->size == node.size &&
                   cached->mtime_ns == node.mtime_ns && cached->ctime_ns == ns_of(st.st_ctim);
       if (same && m_options->use_cache &&
@@ -342,17 +362,21 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
         node.content = std::move(cached->content);
         return true;
       }
-      bool xattrs_read = read_xattrs(-1, proc_path(dirfd, name), path, node);
-      fs::UniqueFd fd = open_file(dirfd, name, O_RDONLY);
+      fs::UniqueFd fd = std::move(file_fd);
+      struct stat fst = st;
       if (!fd) {
-        m_reporter.report(path, fmt::format("unable to open: {}", fs::errno_text(errno)));
-        return false;
+        // Not blocking: a name found regular may have become a FIFO since.
+        fd = open_file(dirfd, name, O_RDONLY | O_NONBLOCK);
+        if (!fd) {
+          m_reporter.report(path, fmt::format("unable to open: {}", fs::errno_text(errno)));
+          return false;
+        }
+        if (::fstat(fd.get(), &fst) != 0 || !S_ISREG(fst.st_mode) || fst.st_ino != st.st_ino) {
+          m_reporter.report(path, "replaced while being backed up; skipped");
+          return false;
+        }
       }
-      struct stat fst {};
-      if (::fstat(fd.get(), &fst) != 0 || !S_ISREG(fst.st_mode) || fst.st_ino != st.st_ino) {
-        m_reporter.report(path, "replaced while being backed up; skipped");
-        return false;
-      }
+      bool xattrs_read = read_xattrs(fd.get(), {}, path, node);
       // Size and times as of the open file, which is what is read.
       node.size = static_cast<uint64_t>(fst.st_size);
       node.mtime_ns = ns_of(fst.st_mtim);
@@ -389,7 +413,7 @@ bool Scanner::scan_entry(int dirfd, const std::string& name, const std::string& 
 }
 
 Id32 Scanner::scan_dir(int fd, const std::string& path, uint64_t root_dev) {
-  std::vector<std::string> names;
+  std::vector<std::pair<std::string, unsigned char>> names;  // and their types, if known
   {
     int dup_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
     DIR* d = dup_fd >= 0 ? ::fdopendir(dup_fd) : nullptr;
@@ -402,7 +426,7 @@ Id32 Scanner::scan_dir(int fd, const std::string& path, uint64_t root_dev) {
     errno = 0;
     while (auto* e = ::readdir(d)) {
       std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(std::move(n));
+      if (n != "." && n != "..") names.emplace_back(std::move(n), e->d_type);
     }
     if (errno != 0)
       m_reporter.report(
@@ -432,11 +456,11 @@ Id32 Scanner::scan_dir(int fd, const std::string& path, uint64_t root_dev) {
   };
   {
     WaitGuard guard{*this, wait};  // even when unwinding, no reader is left writing a node
-    for (auto& name : names) {
+    for (auto& [name, dtype] : names) {
       std::string child = join(path, name);
       if (!m_options->excludes.empty() && m_options->excludes.matches(child)) continue;
       Node& node = tree.nodes.emplace_back();
-      if (!scan_entry(fd, name, child, root_dev, node, &wait, tree.nodes.size() - 1)) {
+      if (!scan_entry(fd, name, child, root_dev, node, &wait, tree.nodes.size() - 1, dtype)) {
         tree.nodes.pop_back();
         continue;
       }

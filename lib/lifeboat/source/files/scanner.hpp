@@ -5,6 +5,7 @@
 // Per-file problems go to the Reporter. Not thread-safe: one scanner per backup.
 #pragma once
 
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -98,8 +99,10 @@ class Scanner {
   Id32 save_tree(repo::Tree& tree);
   Id32 save_virtual(VirtualDir& dir);
   // dir: where a regular file is queued for the readers; null reads it before returning.
+  // dtype: the entry's type as its directory listed it (DT_UNKNOWN if not known).
   bool scan_entry(int dirfd, const std::string& name, const std::string& path, uint64_t root_dev,
-                  repo::Node& node, DirWait* dir = nullptr, size_t index = 0);
+                  repo::Node& node, DirWait* dir = nullptr, size_t index = 0,
+                  unsigned char dtype = DT_UNKNOWN);
   Id32 scan_dir(int fd, const std::string& path, uint64_t root_dev);
   bool read_file(FileTask& task, chunk::Chunker& chunker);
   bool read_content(chunk::Chunker& chunker, int fd, const std::string& path, const struct stat& st,
