@@ -107,9 +107,10 @@ ByteView Chunker::take(size_t cut) {
 
 void Chunker::fill(size_t want) {
   if (!m_buf) {
-    // Not zeroed: only the pages data is read into become resident (most files are small).
+    // Not zeroed: only the (huge) pages data is read into become resident (most files are
+    // small).
     m_size = size_t{m_params.max_size} + m_params.avg_size;
-    m_buf.reset(new std::byte[m_size]);
+    m_buf = HugeBuffer(m_size);
   }
   size_t avail = m_end - m_begin;
   if (m_size - m_begin < want) {

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "lifeboat/util/bytes.hpp"
+#include "lifeboat/util/huge_buffer.hpp"
 
 namespace lifeboat::chunk {
 
@@ -46,7 +47,7 @@ class Chunker {
   ByteView take(size_t cut);
   // Reads until want bytes are held past m_begin, or the stream ends.
   void fill(size_t want);
-  std::unique_ptr<std::byte[]> m_buf;  // a maximal chunk and an average one, on first use
+  HugeBuffer m_buf;  // a maximal chunk and an average one, on first use
   size_t m_size = 0;
   size_t m_begin = 0;
   size_t m_end = 0;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lifeboat/repo/keys.hpp"
+#include "lifeboat/util/huge_buffer.hpp"
 #include "lifeboat/util/xxh.hpp"
 
 namespace lifeboat::repo {
@@ -60,7 +61,7 @@ bool open_blob_into(const crypto::Key32& pack_key, const Id32& repo_id, const Bl
 // Memory a PackWriter fills: not zero-filled (each byte is written once, by a copy or the
 // cipher), and handed on with the finished pack, then back to a writer as a spare.
 struct Arena {
-  std::unique_ptr<std::byte[]> data;
+  HugeBuffer data;  // a pack's arena is touched afresh by every pack that does not reuse it
   size_t size = 0;
 };
 
