@@ -223,12 +223,8 @@ int run_tool(const std::string& name, const std::string& description, int argc, 
   // pack buffers into the heap once the first was freed, where a new one per pack left the
   // heap at 90 MB: a backup of the Linux tree peaked at 137-157 MB, now 113-121 MB.
   ::mallopt(M_MMAP_THRESHOLD, 12 << 20);
-  // ... and memory freed at the top of the heap stays there for the next buffers (the default,
-  // 128 KiB, gave it back after nearly every pack and file batch, to be faulted in again at
-  // 17 us a page on the bench machine: a backup of the Linux tree took 26,000 page faults,
-  // now 20,000).
-  ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
 #endif
+  // Before OpenSSL's first allocation: scrypt's table in huge pages (crypto/memory.hpp).
   crypto::allocate_large_in_huge_pages();
   cancel::install_handlers();
   Context ctx;

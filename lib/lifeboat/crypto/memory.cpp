@@ -42,7 +42,7 @@ size_t take_large(void* p) {
 
 void* large_alloc(size_t n) {
   try {
-    std::byte* p = huge_map(n);
+    std::byte* p = huge_map(n, n);
     std::lock_guard lock(g_mutex);
     g_large.push_back({p, n});
     g_live.fetch_add(1, std::memory_order_release);

@@ -98,7 +98,9 @@ void PackWriter::check_size(size_t payload) const {
 std::byte* PackWriter::reserve(size_t n) {
   if (m_arena_used + n > m_arena.size) {
     size_t size = std::max({m_arena_used + n, 2 * m_arena.size, m_arena_first});
-    HugeBuffer grown(size);
+    // The first allocation's last 2 MiB are room for the blob that fills a pack (see
+    // BlobSaver::new_pack): plain pages there, or each full pack's arena held 1.5 MiB more.
+    HugeBuffer grown(size, m_arena_first > (2u << 20) ? m_arena_first - (2u << 20) : SIZE_MAX);
     if (m_arena_used) std::memcpy(grown.get(), m_arena.data.get(), m_arena_used);
     m_arena = {std::move(grown), size};
   }

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <new>
 
@@ -13,12 +14,10 @@ constexpr size_t k_huge = 2u << 20;
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
-size_t mapped_size(size_t size) {
-  return size >= k_huge / 2 ? round_up(size, k_huge) : round_up(size, k_page);
-}
+size_t mapped_size(size_t size) { return round_up(size, k_page); }
 }  // namespace
 
-std::byte* huge_map(size_t size) {
+std::byte* huge_map(size_t size, size_t huge) {
   size_t length = mapped_size(size);
   if (length < k_huge) {
     void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -35,8 +34,11 @@ std::byte* huge_map(size_t size) {
   if (aligned > start) ::munmap(p, aligned - start);
   if (end > aligned + length)
     ::munmap(reinterpret_cast<void*>(aligned + length), end - aligned - length);
-  // Advice only: without huge pages (THP off, or not on this kernel) the memory still works.
-  ::madvise(reinterpret_cast<void*>(aligned), length, MADV_HUGEPAGE);
+  // Huge pages for whole 2 MiB spans only: a last, partial one would be resident whole once
+  // touched. Advice only: without huge pages (THP off, or not on this kernel) the memory still
+  // works.
+  size_t advised = std::min(length, huge) / k_huge * k_huge;
+  if (advised > 0) ::madvise(reinterpret_cast<void*>(aligned), advised, MADV_HUGEPAGE);
   return reinterpret_cast<std::byte*>(aligned);
 }
 

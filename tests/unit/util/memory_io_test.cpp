@@ -47,11 +47,12 @@ TEST_CASE("write_parts writes every part in order, past IOV_MAX parts a call") {
 }
 
 TEST_CASE("HugeBuffer: small and huge sizes, writable to the last byte, movable") {
-  for (size_t size : {size_t{2}, size_t{4096}, size_t{1} << 20, (size_t{9} << 20) + 3}) {
+  for (size_t size :
+       {size_t{2}, size_t{4096}, size_t{1} << 20, (size_t{9} << 20) + 3, size_t{4} << 20}) {
     HugeBuffer b(size);
     REQUIRE(b);
     CHECK(b.size() == size);
-    if (size >= (size_t{1} << 20))
+    if (size >= (size_t{2} << 20))
       CHECK(reinterpret_cast<uintptr_t>(b.get()) % (size_t{2} << 20) == 0);  // huge-page aligned
     b.get()[0] = std::byte{1};
     b.get()[size - 1] = std::byte{2};
