@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "lifeboat/compress/zstd.hpp"
+#include "lifeboat/core/test_tuning.hpp"
 
 namespace lifeboat::repo {
 
@@ -14,26 +15,13 @@ constexpr size_t k_packs_per_index = 64;
 // memory at once, about 200 bytes a blob.
 constexpr size_t k_blobs_per_index = 100000;
 
-// Test tuning (docs/testing.md): smaller packs and more frequent index files, so that a crash
-// test on a few megabytes reaches every phase a large backup has (packs stored but not yet
-// indexed, several index files, then the snapshot). Never set in production.
-size_t test_tuning(const char* name, size_t fallback, size_t minimum) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long n = std::strtoull(v, &end, 10);
-  if (errno != 0 || *end != '\0' || n < minimum || n > fallback)
-    throw UsageError("{}='{}' is not a number from {} to {} (see docs/testing.md)", name, v,
-                     minimum, fallback);
-  return static_cast<size_t>(n);
-}
 }  // namespace
 
 BlobSaver::BlobSaver(Repository& repo, unsigned workers, unsigned uploads)
     : m_repo(repo),
-      m_pack_target(test_tuning("LIFEBOAT_TEST_PACK_SIZE", k_pack_target, 4096)),
-      m_packs_per_index(test_tuning("LIFEBOAT_TEST_PACKS_PER_INDEX", k_packs_per_index, 1)) {
+      m_pack_target(test_tuning("LIFEBOAT_TEST_PACK_SIZE", k_pack_target, 4096, k_pack_target)),
+      m_packs_per_index(
+          test_tuning("LIFEBOAT_TEST_PACKS_PER_INDEX", k_packs_per_index, 1, k_packs_per_index)) {
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   if (uploads == 0) uploads = std::max(1u, repo.transfers());
   m_capacity = workers * 2;     // batches waiting: with the one being filled, a few MiB
